@@ -1,0 +1,3 @@
+"""logsieve: anomalous HDFS block sessions found with recurrent neural networks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,45 @@
+"""One entry point for ``--data``: session files (CSV, gz, Parquet, Loghub) and raw logs alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from logsieve.data.sessions import load_loghub, load_session_csv, load_session_parquet
+from logsieve.errors import DataError
+
+SESSION_SUFFIXES = (".csv", ".csv.gz", ".tsv")
+
+
+def is_session_file(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(".parquet") or name.endswith(SESSION_SUFFIXES)
+
+
+def load_data(path: str | Path, labels: str | Path | None = None) -> pl.DataFrame:
+    """Load sessions from ``path``; raw HDFS logs (file, .gz, directory) are parsed and sessionized.
+
+    ``labels`` is an ``anomaly_label.csv`` (BlockId, Normal/Anomaly) joined on session id.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found")
+    if path.is_file() and path.name.lower().endswith(".parquet"):
+        df = load_session_parquet(path)
+        return _relabel(df, labels, path) if labels else df
+    if path.is_file() and is_session_file(path):
+        return load_loghub(path, labels)
+    from logsieve.data.parse import parse_logs  # raw logs: imported lazily, heavier path
+
+    return parse_logs([path], labels=labels)
+
+
+def _relabel(df: pl.DataFrame, labels: str | Path, source: Path) -> pl.DataFrame:
+    from logsieve.data.sessions import load_label_table, validate_sessions
+
+    table = load_label_table(labels)
+    return validate_sessions(df.drop("label").join(table, on="session_id", how="left"), source)
+
+
+__all__ = ["load_data", "load_session_csv", "is_session_file"]

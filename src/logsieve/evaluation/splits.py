@@ -1,0 +1,52 @@
+"""Train/validation/test splits: stratified random, or chronological when start times exist."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import numpy as np
+import polars as pl
+from sklearn.model_selection import train_test_split
+
+from logsieve.errors import DataError
+
+SplitMethod = Literal["random", "chronological"]
+
+
+class Splits(NamedTuple):
+    train: pl.DataFrame
+    val: pl.DataFrame
+    test: pl.DataFrame
+
+
+def split_sessions(
+    df: pl.DataFrame,
+    method: SplitMethod = "random",
+    val_frac: float = 0.1,
+    test_frac: float = 0.2,
+    seed: int = 0,
+) -> Splits:
+    """Split sessions. ``random`` is stratified by label; ``chronological`` trains on the past and
+    tests on the future (needs ``start_time``), which is the honest setting for a deployed detector."""
+    if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
+        raise DataError("split", f"val_frac={val_frac} and test_frac={test_frac} must be in (0, 1) with sum < 1")
+    n = df.height
+    if method == "chronological":
+        if "start_time" not in df.columns or df["start_time"].null_count() == n:
+            raise DataError("split", "chronological split needs a start_time column (session files without "
+                            "timestamps only support --split random)")
+        order = df.with_row_index("_i").sort(["start_time", "_i"], nulls_last=True)["_i"].to_numpy()
+        n_test, n_val = int(round(n * test_frac)), int(round(n * val_frac))
+        train_idx, val_idx, test_idx = order[: n - n_test - n_val], order[n - n_test - n_val : n - n_test], order[n - n_test :]
+    elif method == "random":
+        idx = np.arange(n)
+        strat = df["label"].fill_null(-1).to_numpy()
+        strat = strat if np.unique(strat, return_counts=True)[1].min() >= 3 else None
+        rest, test_idx = train_test_split(idx, test_size=test_frac, random_state=seed, stratify=strat)
+        strat_rest = strat[rest] if strat is not None else None
+        train_idx, val_idx = train_test_split(
+            rest, test_size=val_frac / (1 - test_frac), random_state=seed, stratify=strat_rest
+        )
+    else:
+        raise DataError("split", f"unknown split method {method!r} (random | chronological)")
+    return Splits(*(df[np.sort(i)] for i in (train_idx, val_idx, test_idx)))
