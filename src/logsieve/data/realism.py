@@ -1,0 +1,53 @@
+"""How close two session tables are: the figures the simulator is held to against the real HDFS sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+
+def jsd(p: dict, q: dict) -> float:
+    """Jensen–Shannon divergence (base 2, in [0, 1]) between two count tables."""
+    keys = sorted(set(p) | set(q))
+    a = np.array([p.get(k, 0) for k in keys], float)
+    b = np.array([q.get(k, 0) for k in keys], float)
+    a, b = a / a.sum(), b / b.sum()
+    m = (a + b) / 2
+
+    def kl(x: np.ndarray) -> float:
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+
+    return (kl(a) + kl(b)) / 2
+
+
+def _counts(series: pl.Series) -> dict:
+    vc = series.value_counts()
+    return dict(zip(vc[:, 0].to_list(), vc[:, 1].to_list()))
+
+
+def length_bins(lengths: pl.Series) -> pl.Series:
+    """Exact lengths up to 45, then one bin per doubling (the long tail is sparse)."""
+    n = lengths.cast(pl.Int64)
+    return pl.select(pl.when(n <= 45).then(n).otherwise(45 + np.log2(n / 45).floor() + 1)).to_series()
+
+
+def compare_sessions(sim: pl.DataFrame, real: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Per class: JSD of event frequencies and of length histograms, length quantiles, share of distinct sequences."""
+    out: dict[str, dict[str, float]] = {}
+    for label, name in ((0, "normal"), (1, "anomaly")):
+        s, r = sim.filter(pl.col("label") == label), real.filter(pl.col("label") == label)
+        if s.height == 0 or r.height == 0:
+            continue
+        sl, rl = s["events"].list.len(), r["events"].list.len()
+        out[name] = {
+            "sessions": s.height,
+            "event_jsd": jsd(_counts(s["events"].explode()), _counts(r["events"].explode())),
+            "length_jsd": jsd(_counts(length_bins(sl)), _counts(length_bins(rl))),
+            "length_median": float(sl.median()), "length_median_real": float(rl.median()),
+            "length_p90": float(sl.quantile(0.9)), "length_p90_real": float(rl.quantile(0.9)),
+            "distinct_share": s["events"].list.join(" ").n_unique() / s.height,
+            "distinct_share_real": r["events"].list.join(" ").n_unique() / r.height,
+        }  # fmt: skip
+    out["all"] = {"anomaly_rate": float(sim["label"].mean()), "anomaly_rate_real": float(real["label"].mean())}
+    return out

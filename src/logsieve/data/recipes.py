@@ -1,0 +1,143 @@
+"""Block life-cycles of HDFS as data: which lines a block produces, in which orders, how often and when.
+
+A ``Recipe`` is one kind of block session (a normal life-cycle or one anomaly kind) built from ``Part`` s; the
+simulator draws a recipe per block, a variant and repeat count per part, and times every line. The session's
+event order is then simply the time order of its lines, exactly as a parser of the log would see it.
+
+Where the numbers come from: counts measured on the public Loghub HDFS_v1 samples (``sessions_sample.csv.gz``:
+89,318 normal / 2,691 anomalous sessions; ``raw/hdfs_sample_2pct.log.gz`` for timings, pids and line shapes).
+E.g. the write part's orders are the first four events of the normal sessions (34 % ``E5 E5 E5 E22``), the serve
+repeat counts are the E3/E4 group counts per normal session, and the anomaly weights are the shares of the anomalous
+sessions containing each kind's marker event (E7 19 %, E20 30 %, E25 21 %, E28 8 %, E27 5 %, E13 3 %, ...).
+E30 (``BLOCK* ask … to delete blk… blk…``) is absent from the Loghub sessions but present in the raw log family;
+we emit it rarely so that some lines name several blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ANCHORS = ("alloc", "finish", "middle", "delete")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One step of a life-cycle: alternative event orders (``|`` = a pause, "" = the step is skipped)."""
+
+    variants: dict[str, float]
+    anchor: str = "alloc"  # alloc: allocation; finish: write done; middle: between finish and delete; delete
+    offset: tuple[float, float] = (0.0, 0.0)  # uniform delay after the anchor (s)
+    gap: float = 0.05  # mean time between consecutive lines of the part (s, exponential)
+    pause: tuple[float, float] = (0.5, 6.0)  # delay at a "|" (s, uniform)
+    repeat: dict[int, float] = field(default_factory=lambda: {1: 1.0})  # occurrences, each freshly anchored
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    label: int  # 0 normal, 1 anomaly
+    weight: float  # relative frequency within its class
+    parts: tuple[Part, ...]
+
+
+# --- building blocks ------------------------------------------------------------------------------------------
+# write: 3 DataNodes start receiving (E5) around the NameNode's allocateBlock (E22)
+WRITE = Part({"E5 E5 E5 E22": 0.340, "E22 E5 E5 E5": 0.253, "E5 E22 E5 E5": 0.212, "E5 E5 E22 E5": 0.193}, gap=0.8)
+# finish: each DataNode's PacketResponder terminates (E11) and reports the size (E9); NameNode updates blockMap (E26)
+_R, _S = "E11 E9", "E26"
+FINISH = Part(
+    {
+        f"{_R} {_R} {_R} {_S} {_S} {_S}": 0.640,
+        f"{_S} {_S} {_S} {_R} {_R} {_R}": 0.134,
+        f"{_R} {_R} {_S} {_S} {_R} {_S}": 0.069,
+        f"{_R} {_S} {_R} {_R} {_S} {_S}": 0.043,
+        f"{_R} {_R} {_S} {_R} {_S} {_S}": 0.021,
+        f"{_R} {_R} {_S} {_S} {_S} {_R}": 0.018,
+        f"{_S} {_S} {_R} {_R} {_R} {_S}": 0.015,
+        f"{_S} {_S} {_R} {_R} {_S} {_R}": 0.012,
+        f"{_S} {_R} {_R} {_R} {_S} {_S}": 0.011,
+    },
+    anchor="finish",
+    gap=0.08,
+)
+# reads: clients are served the block (E3) or the connection breaks (E4), in groups of three
+SERVE = Part(
+    {"E3 E3 E4": 0.45, "E4 E3 E4": 0.25, "E4 E4 E3": 0.2, "E3 E4 E3": 0.1},
+    anchor="middle",
+    gap=1.0,
+    repeat={0: 0.768, 1: 0.124, 2: 0.046, 3: 0.028, 4: 0.027, 5: 0.007, 67: 0.00007},
+)
+VERIFY = Part({"E2": 1.0}, anchor="middle", repeat={0: 0.854, 1: 0.100, 2: 0.023, 3: 0.022, 4: 0.0001})
+# delete: NameNode puts the block in 3 invalidSets (E23), later each DataNode deletes its file (E21);
+# 19 % of blocks outlive the log; a few deletions are announced by a multi-block "ask … to delete" (E30)
+DELETE = Part(
+    {"E23 E23 E23 | E21 E21 E21": 0.775, "E23 E23 E23 E30 | E21 E21 E21": 0.04, "": 0.185},
+    anchor="delete",
+    gap=0.002,
+    pause=(0.5, 4.0),
+)
+DELETE_ALL = Part({"E23 E23 E23 | E21 E21 E21": 0.95, "E23 E23 E23 E30 | E21 E21 E21": 0.05}, anchor="delete",
+                  gap=0.002, pause=(0.5, 4.0))  # fmt: skip
+# replication of an under-replicated block: ask (E25), transfer thread (E18), receive (E5), transmitted (E16),
+# received (E6), blockMap updates (E26) and the surplus replica deleted (E21)
+REPLICATE = Part(
+    {
+        "E25 E18 E5 E16 E6 E26 E26 E21": 0.55,
+        "E25 E18 E5 E6 E16 E26 E26 E21": 0.40,
+        "E18 E25 E5 E6 E16 E26 E26 E21": 0.05,
+    },
+    anchor="middle",
+    gap=0.6,
+)
+NORMAL_PARTS = (WRITE, FINISH, SERVE, VERIFY, DELETE)
+
+
+def _with(*extra: Part, finish: Part = FINISH, delete: Part = DELETE) -> tuple[Part, ...]:
+    """A full life-cycle with extra parts (an anomaly's marker lines) and optionally another finish/delete."""
+    return (WRITE, finish, SERVE, VERIFY, delete, *extra)
+
+
+RECIPES: tuple[Recipe, ...] = (
+    # --- normal life-cycles ---
+    Recipe("write_then_delete", 0, 1.0, NORMAL_PARTS),
+    Recipe("re_replicated", 0, 0.003, (WRITE, FINISH, REPLICATE, SERVE, VERIFY)),
+    Recipe("phantom_delete", 0, 0.0003, _with(Part({"E20": 1.0}, anchor="delete", offset=(0.5, 8.0)),
+                                             delete=DELETE_ALL)),  # fmt: skip
+    # --- anomalies: "missing event" kinds (only normal events) ---
+    Recipe("write_abandoned", 1, 0.176, (Part({"E5 E22": 0.55, "E22 E5": 0.45}, gap=0.8),)),
+    Recipe("responder_missing", 1, 0.015, _with(finish=Part(
+        {f"{_R} {_R} {_S} {_S} {_S}": 0.5, f"{_R} {_R} {_S} {_S}": 0.3, f"E11 {_R} {_R} {_S} {_S}": 0.2},
+        anchor="finish", gap=0.08))),  # fmt: skip
+    # --- anomalies with marker events ---
+    Recipe("write_exception", 1, 0.191,
+           (Part({"E22 E5 E5 E7": 0.45, "E5 E5 E22 E7": 0.37, "E5 E22 E5 E7": 0.18}, gap=0.8),)),  # fmt: skip
+    Recipe("delete_missing_block", 1, 0.26,
+           _with(Part({"E20": 1.0}, anchor="delete", offset=(0.5, 8.0)), delete=DELETE_ALL)),  # fmt: skip
+    Recipe("under_replicated", 1, 0.10, _with(REPLICATE, delete=DELETE_ALL)),
+    Recipe("under_replicated_lost", 1, 0.08, (
+        WRITE, Part({f"{_R} {_R} {_R} {_S} {_S}": 0.7, f"{_S} {_S} {_R} {_R} {_R}": 0.3}, anchor="finish", gap=0.08),
+        Part({"E25 E18 E5 E6 E16 E26 E26": 0.5, "E25 E18 E5 E16 E6 E26 E26": 0.4, "E25 E5 E18 E6 E16 E26": 0.1},
+             anchor="middle", gap=0.6),
+        SERVE, VERIFY,
+        Part({"E23 E23 E23 E23 | E21 E21 E21 E21": 1.0}, anchor="delete", gap=0.002, pause=(0.5, 4.0)),
+    )),  # fmt: skip
+    Recipe("stored_after_delete", 1, 0.075,
+           _with(Part({"E28 E26": 1.0}, anchor="delete", offset=(0.5, 6.0), gap=0.01), delete=DELETE_ALL)),
+    Recipe("redundant_store", 1, 0.05, _with(Part({"E27": 1.0}, anchor="finish", offset=(0.0, 0.25)))),
+    Recipe("empty_packets", 1, 0.03, _with(finish=Part(
+        {"E13 E11 E9 E13 E11 E9 E13 E11 E9 E26 E26 E26": 0.8, "E26 E26 E26 E13 E11 E9 E13 E11 E9 E13 E11 E9": 0.2},
+        anchor="finish", gap=0.08))),  # fmt: skip
+    Recipe("pipeline_broken", 1, 0.005, (
+        WRITE, Part({
+            "E11 E10 E14 E7 E11 E10 E14 E7 E8 E11 E15 E5 E14 E7 E15 E5 | E11 E9 E11 E9 E26 E26": 0.5,
+            "E14 E7 E11 E10 E15 E5 E12 E14 E7 E11 E10 E14 E7 E8 E11 E5 E15 | E11 E9 E11 E9 E26 E26": 0.3,
+            "E11 E10 E14 E7 E8 E11 E14 E7": 0.2,
+        }, anchor="finish", gap=0.4, pause=(5.0, 40.0)),
+        Part({"E25 E18 E5 E16 E6 E26": 1.0}, anchor="middle", gap=0.6), SERVE, DELETE_ALL,
+    )),  # fmt: skip
+    Recipe("replication_timeout", 1, 0.003,
+           _with(Part({"E25 E18 E26 | E29": 1.0}, anchor="middle", gap=0.6, pause=(300.0, 310.0)), REPLICATE)),
+    Recipe("transfer_failed", 1, 0.001, _with(Part({"E25 E18 E5 E7 E17 E26": 1.0}, anchor="middle", gap=0.6))),
+    Recipe("replica_unneeded", 1, 0.0005,
+           _with(Part({"E25 E18 E5 E24 E16 E6 E26 E26 E21": 1.0}, anchor="middle", gap=0.6), delete=DELETE_ALL)),
+)

@@ -1,0 +1,169 @@
+"""Realistic HDFS block sessions and raw logs, generated from the life-cycle recipes in ``recipes.py``.
+
+One timeline feeds both outputs: every block draws a recipe, every part a variant and times, and all lines are
+sorted by time. ``simulate_sessions`` groups that timeline by block (what a parser would recover);
+``simulate_logs`` renders the same timeline as raw HDFS lines (``render.py``). Same seed, same sessions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from logsieve.data.recipes import RECIPES, Part
+from logsieve.data.sessions import validate_sessions
+from logsieve.errors import LogsieveError
+
+LOG_START = datetime(2008, 11, 9, 20, 35, 18)  # HDFS_v1 starts 081109 203518
+BLOCKS_PER_SECOND = 575_061 / (38.7 * 3600)  # HDFS_v1: 575,061 blocks in ~38.7 h
+WRITE_SECONDS = (15.0, 70.0)  # a 64 MB block through a 3-node pipeline (raw log: ~35 s typical)
+LIFETIME_MEDIAN, LIFETIME_SIGMA = 3600.0, 0.8  # allocate -> delete (raw log: about an hour, log-normal spread)
+ASK_BUCKET_SECONDS, ASK_MAX_BLOCKS = 10.0, 4  # E30 "ask … to delete" batches blocks invalidated close in time
+
+
+def check_args(n_blocks: int, anomaly_rate: float) -> None:
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or n_blocks < 1:
+        raise LogsieveError(f"number of blocks must be a positive integer, got {n_blocks!r}")
+    if not 0.0 <= float(anomaly_rate) <= 1.0:
+        raise LogsieveError(f"anomaly rate must be within [0, 1], got {anomaly_rate!r}")
+
+
+def _draw(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
+    """Indices into ``table`` drawn with its (unnormalised) weights."""
+    w = np.fromiter(table.values(), float)
+    return rng.choice(len(w), size=size, p=w / w.sum())
+
+
+def _assign_recipes(n: int, anomaly_rate: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Exactly round(n * rate) anomalies at random positions; a recipe of the right class for every block."""
+    labels = np.zeros(n, np.int8)
+    labels[rng.permutation(n)[: round(n * anomaly_rate)]] = 1
+    recipe = np.empty(n, np.int16)
+    for label in (0, 1):
+        ids = np.array([i for i, r in enumerate(RECIPES) if r.label == label])
+        w = np.array([RECIPES[i].weight for i in ids])
+        mask = labels == label
+        recipe[mask] = ids[rng.choice(len(ids), size=int(mask.sum()), p=w / w.sum())]
+    return labels, recipe
+
+
+def _part_rows(part: Part, blocks: np.ndarray, anchors: dict[str, np.ndarray], rng: np.random.Generator):
+    """(block, event, time) rows of one part for the given blocks."""
+    reps = np.fromiter(part.repeat.keys(), int)[_draw(rng, part.repeat, len(blocks))]
+    inst = np.repeat(blocks, reps)  # one entry per occurrence of the part
+    if part.anchor == "middle":
+        lo, hi = anchors["finish"][inst] + 1.0, anchors["delete"][inst] - 1.0
+        base = lo + rng.random(len(inst)) * (hi - lo)
+    else:
+        base = anchors[part.anchor][inst]
+    base = base + rng.uniform(*part.offset, size=len(inst))
+    choice = _draw(rng, part.variants, len(inst))
+    out = []
+    for v, text in enumerate(part.variants):
+        sel = choice == v
+        if not text or not sel.any():
+            continue
+        tokens = text.split()
+        events = np.array([int(t[1:]) for t in tokens if t != "|"], np.int8)
+        pauses = np.array([i for i, t in enumerate(tokens) if t == "|"]) - np.arange(tokens.count("|"))
+        gaps = rng.exponential(part.gap, size=(int(sel.sum()), len(events)))
+        gaps[:, 0] = 0.0
+        for p in pauses:
+            gaps[:, p] += rng.uniform(*part.pause, size=len(gaps))
+        t = base[sel][:, None] + np.cumsum(gaps, axis=1)
+        out.append((np.repeat(inst[sel], len(events)), np.tile(events, len(gaps)), t.ravel()))
+    return out
+
+
+def _batch_asks(rows: pl.DataFrame) -> pl.DataFrame:
+    """Merge E30 rows invalidated close in time into one multi-block line (shared time and ``line`` key)."""
+    asks = (
+        rows.filter(pl.col("event") == 30)
+        .sort("t")
+        .with_columns(bucket=(pl.col("t") / ASK_BUCKET_SECONDS).floor().cast(pl.Int64))
+        .with_columns(batch=pl.int_range(pl.len()).over("bucket") // ASK_MAX_BLOCKS)
+        .with_columns(line=pl.struct("bucket", "batch").rank("dense").cast(pl.Int64) - 1)
+        .with_columns(t=pl.col("t").max().over("line"))
+        .drop("bucket", "batch")
+    )
+    others = rows.filter(pl.col("event") != 30).with_columns(line=pl.int_range(pl.len(), dtype=pl.Int64) + asks.height)
+    return pl.concat([others, asks])
+
+
+def simulate_timeline(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Blocks (block, block_id, label, recipe) and their lines in file order (block, event, t, line_no).
+
+    ``t`` is seconds since ``LOG_START``; a multi-block line has one row per block sharing ``line_no``.
+    """
+    check_args(n_blocks, anomaly_rate)
+    rng = np.random.default_rng(seed)
+    labels, recipe = _assign_recipes(n_blocks, anomaly_rate, rng)
+    ids = rng.integers(-(2**63), 2**63 - 1, size=n_blocks, dtype=np.int64)
+    while len(np.unique(ids)) < n_blocks:  # collisions are astronomically rare; redraw to stay unique
+        ids = np.unique(np.concatenate([ids, rng.integers(-(2**63), 2**63 - 1, size=n_blocks, dtype=np.int64)]))
+        ids = ids[rng.permutation(len(ids))][:n_blocks]
+    alloc = np.cumsum(rng.exponential(1.0 / BLOCKS_PER_SECOND, size=n_blocks))
+    finish = alloc + rng.uniform(*WRITE_SECONDS, size=n_blocks)
+    delete = finish + rng.lognormal(np.log(LIFETIME_MEDIAN), LIFETIME_SIGMA, size=n_blocks)
+    anchors = {"alloc": alloc, "finish": finish, "delete": delete}
+
+    parts = []
+    for r, rec in enumerate(RECIPES):
+        blocks = np.flatnonzero(recipe == r)
+        if len(blocks):
+            for part in rec.parts:
+                parts += _part_rows(part, blocks, anchors, rng)
+    rows = pl.DataFrame({
+        "block": np.concatenate([p[0] for p in parts]).astype(np.int32),
+        "event": np.concatenate([p[1] for p in parts]),
+        "t": np.concatenate([p[2] for p in parts]),
+    })  # fmt: skip
+    rows = _batch_asks(rows).sort("t", "line")
+    rows = rows.with_columns(line_no=(pl.col("line") != pl.col("line").shift()).fill_null(True).cum_sum().cast(pl.Int64))
+    blocks = pl.DataFrame({
+        "block": np.arange(n_blocks, dtype=np.int32),
+        "block_id": "blk_" + pl.Series(ids).cast(pl.String),
+        "label": labels,
+        "recipe": pl.Series([r.name for r in RECIPES])[recipe],
+    })  # fmt: skip
+    return blocks, rows.drop("line")
+
+
+def sessions_from_timeline(blocks: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """Group the timeline by block in file order: the session table (sessions ordered by their first line)."""
+    per_block = rows.group_by("block", maintain_order=True).agg(
+        events="E" + pl.col("event").cast(pl.String),
+        start_time=pl.lit(LOG_START) + pl.duration(seconds=pl.col("t").first().floor()),
+        line_numbers=pl.col("line_no"),
+    )
+    df = per_block.join(blocks, on="block", how="left", maintain_order="left").select(
+        session_id="block_id",
+        label=pl.col("label").cast(pl.Int8),
+        events="events",
+        start_time=pl.col("start_time").cast(pl.Datetime("us")),
+        line_numbers="line_numbers",
+    )
+    return validate_sessions(df, "simulated sessions")
+
+
+def simulate_sessions(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) -> pl.DataFrame:
+    """The session table of ``n_blocks`` simulated HDFS blocks (deterministic for a seed)."""
+    return sessions_from_timeline(*simulate_timeline(n_blocks, anomaly_rate, seed))
+
+
+def simulate_logs(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0, out_dir: str | Path = ".") -> dict[str, Path]:
+    """Write ``HDFS.log`` and ``anomaly_label.csv`` for the same blocks as ``simulate_sessions``; return their paths."""
+    from logsieve.data.render import write_log, write_labels
+
+    blocks, rows = simulate_timeline(n_blocks, anomaly_rate, seed)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise LogsieveError(f"{out}: output must be a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return {
+        "log": write_log(blocks, rows, out / "HDFS.log", seed=seed),
+        "labels": write_labels(blocks, out / "anomaly_label.csv"),
+    }
