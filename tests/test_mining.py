@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from logsieve.data.mining import UNKNOWN, TemplateMiner
-from logsieve.errors import DataError
+from logsieve.errors import DataError, LogsieveError
 from logsieve.evaluation.parsing import grouping_accuracy
 
 LINES = [
@@ -34,6 +34,15 @@ def test_masks_block_ids_ips_paths_and_numbers():
     # Digits inside words are not numbers; a path needs a word after its slash.
     masked = TemplateMiner().mask(["subdir19 took 3.5 s, user_12 /tmp"]).to_list()
     assert masked == ["subdir19 took <NUM> s, user_12 <PATH>"]
+
+
+def test_custom_masks_empty_and_missing_messages():
+    miner = TemplateMiner(masks=[(r"user\d+", "<USER>")])
+    ids = miner.fit_transform(pl.Series(["login user1 ok", "login user22 ok", "", None])).to_list()
+    assert ids == ["M1", "M1", "M2", "M2"]  # a missing message is an empty one
+    assert miner.templates_["template"].to_list() == ["login <USER> ok", ""]
+    with pytest.raises(LogsieveError, match="not a valid regex"):
+        TemplateMiner(masks=[("(", "x")]).mask(["a"])
 
 
 def test_groups_lines_of_one_template_and_separates_others():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logsieve.errors import DataError
+from logsieve.errors import DataError, LogsieveError
 
 WILDCARD = "<*>"
 UNKNOWN = "M0"  # transform() answer for a line that fits no learned cluster
@@ -103,7 +103,10 @@ class TemplateMiner:
         """Replace variables with their mask names, vectorised over the whole Series."""
         s = _as_series(contents)
         for pattern, replacement in self.masks:
-            s = s.str.replace_all(pattern, replacement)
+            try:
+                s = s.str.replace_all(pattern, replacement)
+            except pl.exceptions.ComputeError as e:
+                raise LogsieveError(f"mask {pattern!r} is not a valid regex: {str(e).splitlines()[0]}") from None
         return s
 
     def partial_fit(self, contents: pl.Series | Sequence[str]) -> TemplateMiner:
