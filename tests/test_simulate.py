@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import polars as pl
 import pytest
 
 from logsieve.data.realism import compare_sessions
 from logsieve.data.sessions import load_session_csv, validate_sessions
-from logsieve.data.simulate import simulate_sessions
+from logsieve.data.simulate import simulate_logs, simulate_sessions, simulate_timeline
 from logsieve.errors import LogsieveError
 
 N = 20_000
@@ -69,3 +72,106 @@ def test_similar_to_real_sample(sim, shared_hdfs):
     # duplication: few distinct sequences among normals (real ~5.7 % of 89 k; more sessions -> lower share)
     assert 0.01 <= fig["normal"]["distinct_share"] <= 0.15
     assert fig["anomaly"]["distinct_share"] > fig["normal"]["distinct_share"]
+
+
+# --- raw logs -------------------------------------------------------------------------------------------------
+TEMPLATES = {  # loghub HDFS templates (E1..E30), `<*>` = wildcard; first match wins
+    1: "<*>Adding an already existing block<*>", 2: "<*>Verification succeeded for<*>", 3: "<*>Served block<*>to<*>",
+    4: "<*>Got exception while serving<*>to<*>", 5: "<*>Receiving block<*>src:<*>dest:<*>",
+    6: "<*>Received block<*>src:<*>dest:<*>of size<*>", 7: "<*>writeBlock<*>received exception<*>",
+    8: "<*>PacketResponder<*>for block<*>Interrupted<*>", 9: "<*>Received block<*>of size<*>from<*>",
+    10: "<*>PacketResponder<*>Exception<*>", 11: "<*>PacketResponder <*> for block <*> terminating<*>",
+    12: "<*>:Exception writing block<*>to mirror<*>", 13: "<*>Receiving empty packet for block<*>",
+    14: "<*>Exception in receiveBlock for block<*>",
+    15: "<*>Changing block file offset of block<*>from<*>to<*>meta file offset to<*>",
+    16: "<*>:Transmitted block<*>to<*>", 17: "<*>:Failed to transfer<*>to<*>got<*>",
+    18: "<*>Starting thread to transfer block<*>to<*>", 19: "<*>Reopen Block<*>",
+    20: "<*>Unexpected error trying to delete block<*>BlockInfo not found in volumeMap<*>",
+    21: "<*>Deleting block<*>file<*>", 22: "<*>BLOCK* NameSystem<*>allocateBlock:<*>",
+    23: "<*>BLOCK* NameSystem<*>delete:<*>is added to invalidSet of<*>",
+    24: "<*>BLOCK* Removing block<*>from neededReplications as it does not belong to any file<*>",
+    25: "<*>BLOCK* ask<*>to replicate<*>to<*>",
+    26: "<*>BLOCK* NameSystem<*>addStoredBlock: blockMap updated:<*>is added to<*>size<*>",
+    27: "<*>BLOCK* NameSystem<*>addStoredBlock: Redundant addStoredBlock request received for<*>on<*>size<*>",
+    28: "<*>BLOCK* NameSystem<*>addStoredBlock: addStoredBlock request received for<*>on<*>size<*>"
+        "But it does not belong to any file.",
+    29: "<*>PendingReplicationMonitor timed out block<*>", 30: "<*>BLOCK* ask <*> to delete <*>",
+}  # fmt: skip
+LINE = r"^\d{6} \d{6} \d+ (INFO|WARN) [\w$.]+: (?P<msg>.*)$"
+
+
+def _template_regex(template: str) -> str:
+    return "^" + ".*".join(re.escape(p) for p in template.split("<*>")) + "$"
+
+
+def match_events(messages: pl.Series) -> pl.Series:
+    """Event number of each message by the first matching template (0 = none)."""
+    hits = pl.DataFrame({str(e): messages.str.contains(_template_regex(t)) for e, t in TEMPLATES.items()})
+    first = pl.select(pl.coalesce([pl.when(hits[str(e)]).then(pl.lit(e)) for e in TEMPLATES])).to_series()
+    return first.fill_null(0)
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> tuple[dict[str, Path], pl.DataFrame]:
+    out = tmp_path_factory.mktemp("sim")
+    return simulate_logs(3_000, 0.05, seed=3, out_dir=out), simulate_sessions(3_000, 0.05, seed=3)
+
+
+def _log_lines(paths) -> pl.Series:
+    return pl.Series("line", paths["log"].read_text().splitlines())
+
+
+def test_every_line_matches_its_intended_template(logs):
+    paths, _ = logs
+    blocks, rows = simulate_timeline(3_000, 0.05, seed=3)
+    lines = _log_lines(paths)
+    assert lines.str.contains(LINE).all()
+    intended = rows.unique("line_no", keep="first").sort("line_no")["event"].cast(pl.Int64)
+    got = match_events(lines.str.extract(LINE, 2))
+    assert got.len() == intended.len() == rows["line_no"].max()
+    bad = (got != intended).arg_true()
+    assert bad.len() == 0, [(lines[i], intended[i], got[i]) for i in bad[:5]]
+    assert set(intended.unique()) >= {2, 3, 4, 5, 7, 9, 11, 20, 21, 22, 23, 26}
+
+
+def test_log_parses_back_to_the_sessions(logs):
+    """A minimal parser (first-match templates, every blk_ id on a line) recovers simulate_sessions exactly."""
+    paths, sessions = logs
+    lines = _log_lines(paths)
+    parsed = (
+        pl.DataFrame({"event": "E" + match_events(lines.str.extract(LINE, 2)).cast(pl.String),
+                      "blk": lines.str.extract_all(r"blk_-?\d+").list.unique(maintain_order=True)})  # fmt: skip
+        .with_row_index("line_no", offset=1)
+        .explode("blk")
+        .group_by("blk", maintain_order=True)
+        .agg("event", pl.col("line_no").cast(pl.Int64))
+    )
+    assert parsed["blk"].to_list() == sessions["session_id"].to_list()
+    assert parsed["event"].to_list() == sessions["events"].to_list()
+    assert parsed["line_no"].to_list() == sessions["line_numbers"].to_list()
+    stamps = lines.str.slice(0, 13).str.to_datetime("%y%m%d %H%M%S")
+    assert stamps.is_sorted()
+    assert sessions["start_time"].to_list() == [stamps[i[0] - 1] for i in sessions["line_numbers"]]
+
+
+def test_some_lines_name_several_blocks(logs):
+    lines = _log_lines(logs[0])
+    assert (lines.str.count_matches(r"blk_-?\d+") >= 2).sum() >= 1
+
+
+def test_labels_file_consistent(logs):
+    paths, sessions = logs
+    labels = pl.read_csv(paths["labels"])
+    assert labels.columns == ["BlockId", "Label"]
+    assert set(labels["Label"]) == {"Normal", "Anomaly"}
+    joined = sessions.join(labels, left_on="session_id", right_on="BlockId", how="full")
+    assert joined.height == sessions.height == labels.height
+    assert (joined["label"] == (joined["Label"] == "Anomaly").cast(pl.Int8)).all()
+
+
+def test_production_parser_agrees(logs):
+    parse = pytest.importorskip("logsieve.data.parse", reason="production parser not available yet")
+    paths, sessions = logs
+    parsed = parse.parse_logs([paths["log"]], labels=paths["labels"])
+    keyed = parsed.select("session_id", "label", "events").sort("session_id")
+    assert keyed.equals(sessions.select("session_id", "label", "events").sort("session_id"))
