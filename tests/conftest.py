@@ -28,3 +28,11 @@ def shared_hdfs() -> Path:
     if path is None:
         pytest.skip("public HDFS samples not found: set LOGSIEVE_DATA or place them at ../shared/data/hdfs")
     return path
+
+
+@pytest.fixture(scope="session")
+def simulated():
+    """A small labelled session table from logsieve's own simulator (no external data needed)."""
+    from logsieve.data.simulate import simulate_sessions
+
+    return simulate_sessions(3000, anomaly_rate=0.05, seed=7).select("session_id", "label", "events", "start_time")

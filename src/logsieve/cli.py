@@ -39,6 +39,114 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a config value, e.g. --set train.epochs=5 --set model.cell=gru."),
+]
+SearchOpt = Annotated[
+    Optional[Path], typer.Option("--search-result", help="Search-result JSON for the *-grid* presets.")
+]
+
+
+@app.command("presets")
+def presets_cmd() -> None:
+    """List the nine study variants and their architectures."""
+    from rich.table import Table
+
+    from logsieve.config import preset_table, resolve_preset
+
+    table = Table("preset", "cell", "layers", "hidden", "embed", "bidir", "pooling", "BN", "dropout",
+                  "clip", "augment", "lr", "batch", "description", title="logsieve presets")
+    for name, row in preset_table().items():
+        c = resolve_preset(name)
+        m, t = c.model, c.train
+        clip = "none" if t.clip == "none" else f"{t.clip} {t.clip_threshold:g}"
+        table.add_row(name, m.cell, str(m.num_layers), str(m.hidden_size), str(m.embed_dim),
+                      "yes" if m.bidirectional else "no", m.pooling, "yes" if m.batch_norm else "no",
+                      f"{m.dropout:g}", clip, "yes" if t.augment.enabled else "no", f"{t.lr:g}",
+                      str(t.batch_size), row["description"])
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@app.command("train")
+def train_cmd(
+    data: DataOpt,
+    out: OutOpt,
+    preset: Annotated[str, typer.Option("--preset", "-p", help="See `logsieve presets`.")] = "improved",
+    seed: Annotated[int, typer.Option("--seed", help="Initialisation, batch order, augmentation.")] = 0,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
+    overrides: SetOpt = None,
+    search_result: SearchOpt = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train one preset; writes a run directory (config, metrics, history, curve, weights) to OUT."""
+    from logsieve.config import parse_overrides, resolve_preset
+    from logsieve.data.load import load_with_info
+    from logsieve.training.run import make_splits, train_run
+
+    with _user_errors():
+        cfg = resolve_preset(preset, seed, parse_overrides(overrides), search_result)
+        sessions, info = load_with_info(data, labels)
+        metrics = train_run(cfg, make_splits(sessions, cfg, data), out, info, progress)
+    (tn, fp), (fn, tp) = metrics["confusion"]
+    console.print(f"{preset}: test F1 {metrics['f1']:.4f}  precision {metrics['precision']:.4f}  "
+                  f"recall {metrics['recall']:.4f}  (TP {tp}, FP {fp}, FN {fn}, TN {tn}) "
+                  f"in {metrics['fit_seconds']:.0f}s -> [bold]{escape(str(out))}[/]", soft_wrap=True)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A run directory written by train/study.")],
+    data: DataOpt,
+    split: Annotated[str, typer.Option(help="all: every session of DATA; test: the run's own test split.")] = "all",
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the metrics here (JSON).")] = None,
+) -> None:
+    """Score labelled sessions with a trained model at its stored threshold."""
+    import json
+
+    from logsieve.evaluation.evaluate import evaluate_run
+
+    with _user_errors():
+        metrics = evaluate_run(model, data, split=split, labels=labels, out=out)
+    (tn, fp), (fn, tp) = metrics["confusion"]
+    console.print(f"{metrics['n']:,} sessions: F1 {metrics['f1']:.4f}  precision {metrics['precision']:.4f}  "
+                  f"recall {metrics['recall']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  MCC {metrics['mcc']:.4f}  "
+                  f"(TP {tp}, FP {fp}, FN {fn}, TN {tn})", soft_wrap=True)
+    if out is None:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "unseen"}, indent=2))
+
+
+@app.command("study")
+def study_cmd(
+    data: DataOpt,
+    out: OutOpt,
+    presets: Annotated[str, typer.Option(help="'all' or a comma-separated list of presets.")] = "all",
+    seeds: Annotated[int, typer.Option(help="Number of seeds per preset (0..N-1).")] = 1,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
+    overrides: SetOpt = None,
+    search_result: SearchOpt = None,
+    baselines: Annotated[bool, typer.Option(help="Add decision tree, random forest, logistic regression.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run the comparison study: results.csv, results.md (mean ± sd, sorted by F1), study.png, run dirs."""
+    from logsieve.config import parse_overrides, preset_names
+    from logsieve.data.load import load_with_info
+    from logsieve.evaluation.report import aggregate
+    from logsieve.training.study import run_study
+
+    with _user_errors():
+        chosen = preset_names() if presets == "all" else [p.strip() for p in presets.split(",") if p.strip()]
+        if seeds < 1:
+            raise LogsieveError("--seeds must be at least 1")
+        sessions, info = load_with_info(data, labels)
+        results = run_study(sessions, info, out, chosen, range(seeds), parse_overrides(overrides),
+                            search_result, baselines, progress, console)
+    best = aggregate(results).row(0, named=True)
+    console.print(f"best: {best['name']} F1 {best['f1_mean']:.4f}; table: [bold]{escape(str(out / 'results.md'))}[/]",
+                  soft_wrap=True)
+
+
 @app.command("fetch")
 def fetch_cmd(
     name: Annotated[str, typer.Argument(help="Dataset: hdfs-v1 (Loghub HDFS_v1, ~190 MB zip).")],
@@ -84,6 +192,28 @@ def explore_cmd(
     console.print(f"test sessions whose sequence occurs in train ({sp['method']} split): {seen}", soft_wrap=True)
     console.print(f"report: [bold]{escape(str(Path(out) / 'report.md'))}[/] "
                   f"({len(res.paths)} files, {time.perf_counter() - start:.1f} s)", soft_wrap=True)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    out: OutOpt,
+    blocks: Annotated[int, typer.Option("--blocks", "-n", help="Number of blocks (sessions); HDFS_v1 has 575,061.")] = 10_000,
+    anomaly_rate: Annotated[float, typer.Option("--anomaly-rate", help="Share of anomalous blocks (HDFS_v1: 0.029).")] = 0.03,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same logs and sessions.")] = 0,
+) -> None:
+    """Write realistic raw HDFS logs: OUT/HDFS.log and OUT/anomaly_label.csv (BlockId, Normal/Anomaly)."""
+    import time
+
+    from logsieve.data.simulate import simulate_logs
+
+    start = time.perf_counter()
+    with _user_errors():
+        res = simulate_logs(blocks, anomaly_rate, seed, out)
+    seconds = time.perf_counter() - start
+    console.print(f"{res.blocks:,} blocks ({res.anomalies:,} anomalous), {res.lines:,} lines in {seconds:.1f} s "
+                  f"({res.lines / seconds:,.0f} lines/s)", soft_wrap=True)
+    console.print(f"log: [bold]{escape(str(res.log))}[/] ({res.log.stat().st_size / 1e6:,.1f} MB), "
+                  f"labels: [bold]{escape(str(res.labels))}[/]", soft_wrap=True)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +11,29 @@ from logsieve.data.sessions import load_loghub, load_session_csv, load_session_p
 from logsieve.errors import DataError
 
 SESSION_SUFFIXES = (".csv", ".csv.gz", ".tsv")
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Where sessions came from; recorded in every run's config.json so results can be regenerated."""
+
+    source: str
+    sha256: str
+    sessions: int
+    anomalies: int
+
+    @classmethod
+    def of(cls, df: pl.DataFrame, source: str, sha256: str) -> DataInfo:
+        return cls(source, sha256, df.height, int(df["label"].sum() or 0))
+
+
+def load_with_info(path: str | Path, labels: str | Path | None = None) -> tuple[pl.DataFrame, DataInfo]:
+    """Load sessions and fingerprint the input file(s) (and the labels file, when given)."""
+    from logsieve.artifacts import sha256_path
+
+    df = load_data(path, labels)
+    sha = sha256_path(path) if labels is None else f"{sha256_path(path)}+{sha256_path(labels)}"
+    return df, DataInfo.of(df, str(path), sha)
 
 
 def is_session_file(path: Path) -> bool:
@@ -42,4 +66,4 @@ def _relabel(df: pl.DataFrame, labels: str | Path, source: Path) -> pl.DataFrame
     return validate_sessions(df.drop("label").join(table, on="session_id", how="left"), source)
 
 
-__all__ = ["load_data", "load_session_csv", "is_session_file"]
+__all__ = ["DataInfo", "load_data", "load_with_info", "load_session_csv", "is_session_file"]

@@ -1,0 +1,179 @@
+"""Frozen configs and the preset table. Every run writes its resolved ``RunConfig`` next to its outputs."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from logsieve.errors import LogsieveError
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelConfig(Frozen):
+    """Embedding -> RNN/GRU/LSTM -> pooling -> optional BatchNorm1d -> linear head."""
+
+    cell: Literal["rnn", "gru", "lstm"] = "lstm"
+    embed_dim: int = Field(32, ge=1)
+    hidden_size: int = Field(64, ge=1)
+    num_layers: int = Field(1, ge=1)
+    bidirectional: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    pooling: Literal["last", "mean", "max"] = "last"
+    batch_norm: bool = False
+
+
+class AugmentConfig(Frozen):
+    """Label-preserving transforms of anomalous training sessions (see README, 'Data augmentation')."""
+
+    enabled: bool = False
+    copies: int = Field(2, ge=0, description="perturbed copies added per anomalous training session")
+    swap_prob: float = Field(0.5, ge=0, le=1, description="chance to swap one adjacent pair of events")
+    drop_prob: float = Field(0.3, ge=0, le=1, description="chance to drop one repeated non-indicative event")
+
+
+class TrainConfig(Frozen):
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(20, ge=1)
+    patience: int = Field(5, ge=1, description="epochs without validation improvement before stopping")
+    class_weight: Literal["none", "balanced"] = "none"
+    clip: Literal["none", "value", "norm"] = "none"
+    clip_threshold: float = Field(1.0, gt=0)
+    dedup: bool = Field(True, description="train on distinct (sequence, label) rows weighted by their count")
+    bucket: bool = Field(True, description="batch sequences of similar length together")
+    threshold: Literal["fixed", "tuned"] = Field("tuned", description="0.5, or the best-F1 cut on validation")
+    augment: AugmentConfig = AugmentConfig()
+
+
+class DataConfig(Frozen):
+    split: Literal["random", "chronological"] = "random"
+    split_seed: int = Field(0, description="fixed across runs so every preset and seed sees the same test set")
+    val_frac: float = Field(0.1, gt=0, lt=1)
+    test_frac: float = Field(0.2, gt=0, lt=1)
+    max_len: int = Field(512, ge=1, description="longer sessions are truncated")
+    truncate: Literal["head", "tail"] = Field("head", description="keep the first or the last max_len events")
+
+
+class RunConfig(Frozen):
+    preset: str = "custom"
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    data: DataConfig = DataConfig()
+
+    @model_validator(mode="after")
+    def _fractions(self) -> RunConfig:
+        if self.data.val_frac + self.data.test_frac >= 1:
+            raise ValueError("data.val_frac + data.test_frac must be < 1")
+        return self
+
+
+# --- presets: a data table (resources/presets.toml) -----------------------------------------------
+
+
+def _resource_text(name: str) -> str:
+    return resources.files("logsieve").joinpath("resources", name).read_text(encoding="utf-8")
+
+
+@cache
+def preset_table() -> dict[str, dict[str, Any]]:
+    """Preset name -> {description, base, grid, model, train} rows as written in presets.toml."""
+    return tomllib.loads(_resource_text("presets.toml"))["preset"]
+
+
+def load_search_result(path: str | Path | None = None) -> dict[str, Any]:
+    """The hyper-parameters the ``*-grid*`` presets use: a search-result JSON (shipped default or a file)."""
+    try:
+        text = Path(path).read_text() if path else _resource_text("grid_result.json")
+        result = json.loads(text)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LogsieveError(f"cannot read search result {path}: {exc}") from None
+    if not isinstance(result.get("best_params"), dict):
+        raise LogsieveError(f"search result {path or 'grid_result.json'} has no 'best_params' object")
+    return result
+
+
+def split_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Route flat search parameters (hidden_size, lr, ...) to the model or train section."""
+    model_keys, train_keys = set(ModelConfig.model_fields), set(TrainConfig.model_fields)
+    out: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    for key, value in params.items():
+        if key in model_keys:
+            out["model"][key] = value
+        elif key in train_keys:
+            out["train"][key] = value
+        else:
+            raise LogsieveError(f"unknown search parameter {key!r}; known: {sorted(model_keys | train_keys)}")
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _preset_dict(name: str, search_result: str | Path | None, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    table = preset_table()
+    if name not in table:
+        raise LogsieveError(f"unknown preset {name!r}; choose from: {', '.join(table)}")
+    if name in seen:
+        raise LogsieveError(f"preset {name!r} inherits from itself")
+    row = table[name]
+    cfg = _preset_dict(row["base"], search_result, (*seen, name)) if row.get("base") else {}
+    if row.get("grid"):
+        cfg = _merge(cfg, split_params(load_search_result(search_result)["best_params"]))
+    return _merge(cfg, {k: row[k] for k in ("model", "train", "data") if k in row})
+
+
+def resolve_preset(
+    name: str, seed: int = 0, overrides: dict[str, Any] | None = None, search_result: str | Path | None = None
+) -> RunConfig:
+    """Build the full RunConfig of a preset (base chain, grid parameters, then user overrides)."""
+    cfg = _merge(_preset_dict(name, search_result), overrides or {})
+    try:
+        return RunConfig(preset=name, seed=seed, **cfg)
+    except ValidationError as exc:
+        raise LogsieveError(f"invalid configuration for preset {name!r}: {exc}") from None
+
+
+def preset_names() -> list[str]:
+    return list(preset_table())
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    try:
+        return RunConfig.model_validate_json(Path(path).read_text())
+    except (OSError, ValidationError) as exc:
+        raise LogsieveError(f"cannot read run config {path}: {exc}") from None
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["train.lr=0.001", "model.cell=gru"]`` -> nested dict; values parse as JSON when they can."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise LogsieveError(f"--set expects section.key=value (e.g. train.lr=0.001), got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out

@@ -1,0 +1,60 @@
+"""RNNClassifier: the one model. Config flags produce every variant of the study."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from logsieve.config import ModelConfig
+from logsieve.data.encoding import PAD
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RNNClassifier(nn.Module):
+    """embedding -> RNN/GRU/LSTM -> pooling (last | mean | max) -> optional BatchNorm1d -> linear head.
+
+    Returns one logit per sequence (anomaly = positive class). Padding is masked: sequences are packed,
+    so neither direction of a bidirectional RNN reads padding, and mean/max pooling ignore it.
+    """
+
+    def __init__(self, vocab_size: int, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(vocab_size, config.embed_dim, padding_idx=PAD)
+        self.rnn = CELLS[config.cell](
+            config.embed_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        width = config.hidden_size * (2 if config.bidirectional else 1)
+        self.norm = nn.BatchNorm1d(width) if config.batch_norm else nn.Identity()
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """tokens (batch, time) int64, lengths (batch,) -> logits (batch,)."""
+        lengths = lengths.clamp(min=1).cpu()
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        out, hidden = self.rnn(packed)
+        pooled = self._pool(out, hidden, tokens.shape[1])
+        return self.head(self.dropout(self.norm(pooled))).squeeze(-1)
+
+    def _pool(self, out: nn.utils.rnn.PackedSequence, hidden, width: int) -> torch.Tensor:
+        if self.config.pooling == "last":
+            h_n = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
+            if self.config.bidirectional:  # forward state at the last step, backward state at the first
+                return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+            return h_n[-1]
+        padded, lengths = pad_packed_sequence(out, batch_first=True, total_length=width)
+        mask = (torch.arange(width)[None, :] < lengths[:, None]).unsqueeze(-1)
+        if self.config.pooling == "mean":
+            return (padded * mask).sum(1) / lengths[:, None].clamp(min=1).to(padded.dtype)
+        return padded.masked_fill(~mask, float("-inf")).max(1).values
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

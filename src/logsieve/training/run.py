@@ -1,0 +1,69 @@
+"""One training run = one directory holding everything needed to regenerate its numbers:
+config.json (resolved config, seed, versions, data sha256), metrics.json, history.csv, curve.png,
+model.pt (state dict, loadable with weights_only=True) and detector.json (vocabulary, threshold)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from logsieve.artifacts import atomic_dir, write_json, versions
+from logsieve.config import RunConfig
+from logsieve.data.load import DataInfo
+from logsieve.data.sessions import require_labels
+from logsieve.evaluation.evaluate import evaluate_scorer
+from logsieve.evaluation.report import history_frame, plot_curve
+from logsieve.evaluation.splits import Splits, split_sessions
+from logsieve.training.detector import Detector
+
+
+def make_splits(df: pl.DataFrame, cfg: RunConfig, source: object = "data") -> Splits:
+    require_labels(df, source)
+    splits = split_sessions(df, cfg.data.split, cfg.data.val_frac, cfg.data.test_frac, seed=cfg.data.split_seed)
+    for name, part in zip(("train", "validation"), splits[:2], strict=True):
+        require_labels(part, f"{source} ({name} split)")
+    return splits
+
+
+def split_summary(splits: Splits) -> dict[str, dict[str, int]]:
+    return {
+        name: {"sessions": part.height, "anomalies": int(part["label"].sum() or 0)}
+        for name, part in zip(("train", "val", "test"), splits, strict=True)
+    }
+
+
+def train_run(
+    cfg: RunConfig, splits: Splits, out: str | Path, data: DataInfo, progress: bool = True
+) -> dict[str, Any]:
+    """Fit a Detector on the train/val splits, evaluate on test, write the run directory atomically."""
+    det = Detector(cfg, progress=progress).fit(splits.train, splits.val)
+    metrics = evaluate_scorer(det, splits.test, train=splits.train)
+    metrics.update(
+        validation=evaluate_scorer(det, splits.val),
+        fit_seconds=det.fit_seconds_,
+        epochs_run=len(det.history_),
+        best_epoch=det.best_epoch_,
+        params=det.model_.n_parameters(),
+        train_rows=det.n_train_rows_,
+        train_sessions=det.n_train_sessions_,
+        truncated=det.truncated_,
+        seconds_per_epoch=sum(r.seconds for r in det.history_) / max(len(det.history_), 1),
+    )
+    history = history_frame(det.history_)
+    with atomic_dir(out) as tmp:
+        det.save(tmp)
+        write_json(tmp / "config.json", {
+            "config": cfg.model_dump(mode="json"),
+            "seed": cfg.seed,
+            "data": data.__dict__,
+            "splits": split_summary(splits),
+            "versions": versions(),
+            "torch_threads": torch.get_num_threads(),
+        })  # fmt: skip
+        write_json(tmp / "metrics.json", metrics)
+        history.write_csv(tmp / "history.csv")
+        plot_curve(history, tmp / "curve.png", f"{cfg.preset} (seed {cfg.seed})")
+    return metrics
