@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from logsieve.data.realism import compare_sessions
 from logsieve.data.sessions import load_session_csv, validate_sessions
-from logsieve.data.simulate import simulate_logs, simulate_sessions, simulate_timeline
+from logsieve.data.simulate import SimulatedLogs, simulate_logs, simulate_sessions, simulate_timeline
 from logsieve.errors import LogsieveError
 
 N = 20_000
@@ -112,13 +111,13 @@ def match_events(messages: pl.Series) -> pl.Series:
 
 
 @pytest.fixture(scope="module")
-def logs(tmp_path_factory) -> tuple[dict[str, Path], pl.DataFrame]:
+def logs(tmp_path_factory) -> tuple[SimulatedLogs, pl.DataFrame]:
     out = tmp_path_factory.mktemp("sim")
     return simulate_logs(3_000, 0.05, seed=3, out_dir=out), simulate_sessions(3_000, 0.05, seed=3)
 
 
-def _log_lines(paths) -> pl.Series:
-    return pl.Series("line", paths["log"].read_text().splitlines())
+def _log_lines(paths: SimulatedLogs) -> pl.Series:
+    return pl.Series("line", paths.log.read_text().splitlines())
 
 
 def test_every_line_matches_its_intended_template(logs):
@@ -161,7 +160,7 @@ def test_some_lines_name_several_blocks(logs):
 
 def test_labels_file_consistent(logs):
     paths, sessions = logs
-    labels = pl.read_csv(paths["labels"])
+    labels = pl.read_csv(paths.labels)
     assert labels.columns == ["BlockId", "Label"]
     assert set(labels["Label"]) == {"Normal", "Anomaly"}
     joined = sessions.join(labels, left_on="session_id", right_on="BlockId", how="full")
@@ -172,6 +171,22 @@ def test_labels_file_consistent(logs):
 def test_production_parser_agrees(logs):
     parse = pytest.importorskip("logsieve.data.parse", reason="production parser not available yet")
     paths, sessions = logs
-    parsed = parse.parse_logs([paths["log"]], labels=paths["labels"])
+    parsed = parse.parse_logs([paths.log], labels=paths.labels)
     keyed = parsed.select("session_id", "label", "events").sort("session_id")
     assert keyed.equals(sessions.select("session_id", "label", "events").sort("session_id"))
+
+
+def test_cli_simulate(tmp_path):
+    from typer.testing import CliRunner
+
+    from logsieve.cli import app
+
+    out = tmp_path / "logs"
+    res = CliRunner().invoke(app, ["simulate", "--blocks", "500", "--anomaly-rate", "0.1", "--seed", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "500 blocks (50 anomalous)" in res.output
+    labels = pl.read_csv(out / "anomaly_label.csv")
+    assert labels.height == 500 and (labels["Label"] == "Anomaly").sum() == 50
+    assert (out / "HDFS.log").stat().st_size > 0
+    bad = CliRunner().invoke(app, ["simulate", "--blocks", "-5", "--out", str(out)])
+    assert bad.exit_code == 2 and "positive integer" in bad.output

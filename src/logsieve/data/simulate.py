@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -154,7 +155,15 @@ def simulate_sessions(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) 
     return sessions_from_timeline(*simulate_timeline(n_blocks, anomaly_rate, seed))
 
 
-def simulate_logs(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0, out_dir: str | Path = ".") -> dict[str, Path]:
+class SimulatedLogs(NamedTuple):
+    log: Path  # HDFS.log
+    labels: Path  # anomaly_label.csv
+    lines: int
+    blocks: int
+    anomalies: int
+
+
+def simulate_logs(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0, out_dir: str | Path = ".") -> SimulatedLogs:
     """Write ``HDFS.log`` and ``anomaly_label.csv`` for the same blocks as ``simulate_sessions``; return their paths."""
     from logsieve.data.render import write_log, write_labels
 
@@ -163,7 +172,6 @@ def simulate_logs(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0, out_
     if out.exists() and not out.is_dir():
         raise LogsieveError(f"{out}: output must be a directory")
     out.mkdir(parents=True, exist_ok=True)
-    return {
-        "log": write_log(blocks, rows, out / "HDFS.log", seed=seed),
-        "labels": write_labels(blocks, out / "anomaly_label.csv"),
-    }
+    log = write_log(blocks, rows, out / "HDFS.log", seed=seed)
+    labels = write_labels(blocks, out / "anomaly_label.csv")
+    return SimulatedLogs(log, labels, int(rows["line_no"][-1]), n_blocks, int(blocks["label"].sum()))
