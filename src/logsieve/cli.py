@@ -216,28 +216,6 @@ def simulate_cmd(
                   f"labels: [bold]{escape(str(res.labels))}[/]", soft_wrap=True)
 
 
-@app.command("simulate")
-def simulate_cmd(
-    out: OutOpt,
-    blocks: Annotated[int, typer.Option("--blocks", "-n", help="Number of blocks (sessions); HDFS_v1 has 575,061.")] = 10_000,
-    anomaly_rate: Annotated[float, typer.Option("--anomaly-rate", help="Share of anomalous blocks (HDFS_v1: 0.029).")] = 0.03,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same logs and sessions.")] = 0,
-) -> None:
-    """Write realistic raw HDFS logs: OUT/HDFS.log and OUT/anomaly_label.csv (BlockId, Normal/Anomaly)."""
-    import time
-
-    from logsieve.data.simulate import simulate_logs
-
-    start = time.perf_counter()
-    with _user_errors():
-        res = simulate_logs(blocks, anomaly_rate, seed, out)
-    seconds = time.perf_counter() - start
-    console.print(f"{res.blocks:,} blocks ({res.anomalies:,} anomalous), {res.lines:,} lines in {seconds:.1f} s "
-                  f"({res.lines / seconds:,.0f} lines/s)", soft_wrap=True)
-    console.print(f"log: [bold]{escape(str(res.log))}[/] ({res.log.stat().st_size / 1e6:,.1f} MB), "
-                  f"labels: [bold]{escape(str(res.labels))}[/]", soft_wrap=True)
-
-
 def main() -> None:
     """Console entry point: user errors become one red line and exit code 2, never a traceback."""
     try:
