@@ -8,6 +8,10 @@ Speed comes from doing the per-line work in polars: variables (block ids, IPs, p
 vectorised regexes over the whole Series, the Python tree only sees the *unique* masked strings (a few hundred
 for HDFS), and ids are mapped back with a hash lookup. A masked string, once assigned, keeps its cluster forever
 (``_assigned``), so learning is deterministic and online learning in batches equals one uninterrupted pass.
+
+On a stream of distinct messages this gives the same clusters and numbering as Drain3 with the same depth,
+threshold and max_children. The one deliberate difference: Drain3 routes a repeated message through the tree
+again and may then put it in a newer cluster; here a repeat always keeps its first id.
 """
 
 from __future__ import annotations
@@ -52,8 +56,11 @@ class Cluster:
 
 
 def _is_variable(token: str) -> bool:
-    """Tokens that must not steer the tree: masks, wildcards and anything with a digit (Drain's heuristic)."""
-    return (token.startswith("<") and token.endswith(">")) or any(c.isdigit() for c in token)
+    """Tokens with a digit are probably variables and must not steer the tree (Drain's heuristic).
+
+    Masked tokens (``<NUM>``) route as constants: every masked value already looks the same.
+    """
+    return token == WILDCARD or any(c.isdigit() for c in token)
 
 
 def _similarity(template: list[str], tokens: list[str]) -> tuple[float, int]:
@@ -85,7 +92,7 @@ class TemplateMiner:
         masks: Sequence[tuple[str, str]] = DEFAULT_MASKS,
     ) -> None:
         if depth < 3:
-            raise ValueError("depth must be >= 3 (root, token-count layer, at least one token layer)")
+            raise ValueError("depth must be >= 3 (root, token-count layer and leaves)")
         if not 0.0 <= sim_threshold <= 1.0:
             raise ValueError("sim_threshold must be in [0, 1]")
         if max_children < 2:
@@ -235,8 +242,12 @@ class TemplateMiner:
         return best if best is not None and best_key[0] >= self.sim_threshold else None
 
     def _keys(self, tokens: list[str]) -> list:
-        """Tree keys below the root: token count, then up to ``depth - 2`` leading tokens."""
-        return [len(tokens)] + tokens[: self.depth - 2]
+        """Tree keys below the root: token count, then up to ``depth - 3`` leading tokens.
+
+        ``depth`` counts every level down to the leaves, as in Drain: root, token count, token layers, leaf. The
+        last token never routes, so a leaf always has at least one token left to compare by similarity.
+        """
+        return [len(tokens)] + tokens[: min(self.depth - 3, len(tokens) - 1)]
 
     def _search_path(self, tokens: list[str]) -> tuple | None:
         """Follow existing branches (exact token, else the ``<*>`` branch); None if there is no way down."""
