@@ -63,6 +63,13 @@ def test_similarity_threshold_decides_merge_and_generalises_template():
     assert split.fit_transform(lines).to_list() == ["M1", "M2"]
 
 
+def test_depth_decides_how_many_leading_tokens_route():
+    lines = ["start job now", "stop job now"]  # 2 of 3 tokens equal: similar enough when they meet
+    assert TemplateMiner(depth=3).fit_transform(lines).to_list() == ["M1", "M1"]  # no token layer: same leaf
+    assert TemplateMiner(depth=4).fit_transform(lines).to_list() == ["M1", "M2"]  # first token routes apart
+    assert TemplateMiner(depth=4).fit_transform(["start", "stop"]).to_list() == ["M1", "M2"]  # compared, 0 similar
+
+
 def test_transform_does_not_learn_and_marks_unknown():
     miner = TemplateMiner().partial_fit(LINES[:3])
     before = miner.templates_
