@@ -79,9 +79,12 @@ def _similarity(template: list[str], tokens: list[str]) -> tuple[float, int]:
 class TemplateMiner:
     """Online Drain-style miner: ``partial_fit`` learns, ``transform`` maps messages to ids "M1", "M2", ….
 
-    Ids are numbered in order of creation and never change. ``transform`` does not learn: a message that fits
-    no cluster gets ``"M0"``. ``fit_transform`` learns first, so every message gets a real id; like
-    ``partial_fit`` it continues from the current state (a fresh miner makes it a plain fit).
+    Ids are numbered in order of creation and never change. ``transform`` does not learn: a message that fits no
+    cluster gets ``"M0"``. ``fit_transform`` learns first, so every message gets a real id; like ``partial_fit`` it
+    continues from the current state (on a fresh miner that is a plain fit).
+
+    Memory grows with the number of distinct masked messages (a few hundred for HDFS); if it explodes, some
+    variable is left unmasked: add a mask.
     """
 
     def __init__(
@@ -293,6 +296,8 @@ def _unique_counts(masked: pl.Series) -> pl.DataFrame:
 def _as_series(contents: pl.Series | Sequence[str]) -> pl.Series:
     """Accept a polars Series or any sequence of str; nulls become empty messages."""
     s = contents if isinstance(contents, pl.Series) else pl.Series("content", list(contents), dtype=pl.String)
+    if isinstance(s.dtype, (pl.Categorical, pl.Enum)):
+        s = s.cast(pl.String)
     if s.dtype != pl.String:
         raise TypeError(f"contents must be strings, got {s.dtype}")
     return s.fill_null("")
