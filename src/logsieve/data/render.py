@@ -70,123 +70,140 @@ PID_KIND = {e: {"dfs.FSNamesystem": "namenode", "dfs.FSDataset": "daemon", "dfs.
             for e, f in FORMATS.items()} | {25: "daemon", 30: "daemon"}  # fmt: skip
 
 
-def _cluster(rng: np.random.Generator, n: int = 203) -> np.ndarray:
+def _cluster(rng: np.random.Generator, n: int = 203) -> pl.Series:
     """DataNode IPs: the raw sample has 203 of them in 10.250.x.y and 10.251.x.y."""
     ips: set[str] = set()
     while len(ips) < n:
         ips.add(f"10.{rng.choice([250, 251], p=[0.2, 0.8])}.{rng.integers(0, 256)}.{rng.integers(1, 255)}")
-    return np.array(sorted(ips))
+    return pl.Series(sorted(ips))
 
 
 def _replicas(rng: np.random.Generator, n_blocks: int, n_nodes: int) -> np.ndarray:
     """Four distinct DataNodes per block: three pipeline replicas and a replication target."""
     nodes = rng.integers(0, n_nodes, size=(n_blocks, 4))
-    while (bad := np.flatnonzero((np.sort(nodes, axis=1)[:, 1:] == np.sort(nodes, axis=1)[:, :-1]).any(axis=1))).size:
+    while (bad := np.flatnonzero((np.diff(np.sort(nodes, axis=1), axis=1) == 0).any(axis=1))).size:
         nodes[bad] = rng.integers(0, n_nodes, size=(len(bad), 4))
     return nodes
 
 
-def _paths(rng: np.random.Generator, first_t: np.ndarray) -> np.ndarray:
-    """allocateBlock paths: one MapReduce job per half hour writing part files of its tasks."""
-    job = (first_t // 1800).astype(int)
-    task = rng.integers(0, 400, size=len(first_t))
-    stamp = {j: (LOG_START + timedelta(seconds=1800 * int(j))).strftime("%Y%m%d%H%M") for j in np.unique(job)}
-    out = []
-    for j, k in zip(job, task):
-        kind = JOB_KINDS[j % len(JOB_KINDS)] + (str(j // len(JOB_KINDS)) if j >= len(JOB_KINDS) else "")
-        phase = "r" if kind.startswith(("sortrand", "wcnt")) else "m"
-        out.append(f"/user/root/{kind}/_temporary/_task_{stamp[j]}_{j + 1:04d}_{phase}_{k:06d}_0/part-{k:05d}")
-    return np.array(out)
+def _paths(rng: np.random.Generator, alloc: np.ndarray) -> pl.Series:
+    """allocateBlock paths: one MapReduce job per half hour writing the part files of its tasks."""
+    job = (alloc // 1800).astype(np.int64)
+    jobs = np.unique(job)
+    stamp = [(LOG_START + timedelta(seconds=1800 * int(j))).strftime("%Y%m%d%H%M") for j in jobs]
+    kind = [JOB_KINDS[j % len(JOB_KINDS)] + (str(j // len(JOB_KINDS)) if j >= len(JOB_KINDS) else "") for j in jobs]
+    phase = ["r" if k.startswith(("sortrand", "wcnt")) else "m" for k in kind]
+    prefix = pl.Series([f"/user/root/{k}/_temporary/_task_{s}_{j + 1:04d}_{p}_" for k, s, j, p in zip(kind, stamp, jobs, phase)])
+    task = pl.Series(rng.integers(0, 400, size=len(alloc)))
+    return pl.select(pl.concat_str(
+        prefix.gather(np.searchsorted(jobs, job)), task.cast(pl.String).str.zfill(6), pl.lit("_0/part-"),
+        task.cast(pl.String).str.zfill(5),
+    )).to_series()  # fmt: skip
+
+
+SUBDIRS = pl.Series(["", ""] + [f"subdir{i}/" for i in range(2, 64)])  # ~3 % of block files sit in current/ itself
+PID_CODE = {"worker": 0, "namenode": 1, "daemon": 2, "scanner": 3}
 
 
 class Renderer:
     """Per-block facts (replica nodes, size, path) drawn once; ``lines`` turns timeline rows into text."""
 
-    def __init__(self, blocks: pl.DataFrame, rows: pl.DataFrame, seed: int) -> None:
+    def __init__(self, blocks: pl.DataFrame, seed: int) -> None:
         self.rng = np.random.default_rng([seed, 1])  # a stream of its own: sessions never depend on rendering
         n = blocks.height
         self.ips = _cluster(self.rng)
         self.nodes = _replicas(self.rng, n, len(self.ips))
         self.size = np.where(self.rng.random(n) < 0.94, FULL_SIZE, self.rng.integers(1, FULL_SIZE, size=n))
-        first_t = rows.group_by("block").agg(pl.col("t").min()).sort("block")["t"].to_numpy()
-        self.path = _paths(self.rng, first_t)
-        self.blk = blocks["block_id"].to_numpy()
+        self.path = _paths(self.rng, blocks["alloc"].to_numpy())
+        self.blk = blocks["block_id"]
 
-    def _field(self, name: str, df: pl.DataFrame) -> np.ndarray | pl.Series:
+    def _field(self, name: str, df: pl.DataFrame) -> pl.Series:
         """Values of one ``{field}`` for the lines in ``df`` (all of one event kind)."""
         b, occ, m = df["block"].to_numpy(), df["occ"].to_numpy(), df.height
         rng = self.rng
         if name == "blk":
-            return df["blk"] if "blk" in df.columns else self.blk[b]
+            return df["blk"] if "blk" in df.columns else self.blk.gather(b)
         if name == "node":  # n-th line of this kind in the block -> n-th replica (4th: replication target)
-            return self.ips[self.nodes[b, occ % 4]]
-        if name == "peer":  # the upstream node of the pipeline (or replication source)
-            return self.ips[self.nodes[b, np.where(occ % 4 == 3, 0, np.maximum(occ % 4 - 1, 0))]]
+            return self.ips.gather(self.nodes[b, occ % 4])
+        if name == "peer":  # the upstream node of the pipeline (or the replication source)
+            return self.ips.gather(self.nodes[b, np.where(occ % 4 == 3, 0, np.maximum(occ % 4 - 1, 0))])
         if name == "client":
-            return self.ips[rng.integers(0, len(self.ips), size=m)]
-        if name == "port":
-            return rng.integers(32768, 61000, size=m).astype(str)
-        if name == "size":
-            return self.size[b].astype(str)
-        if name == "responder":
-            return (2 - occ % 3).astype(str)
+            return self.ips.gather(rng.integers(0, len(self.ips), size=m))
         if name == "subdir":
-            sub = rng.integers(0, 64, size=m)
-            return np.where(sub < 2, "", "subdir" + sub.astype(str) + "/")
+            return SUBDIRS.gather(rng.integers(0, len(SUBDIRS), size=m))
         if name == "path":
-            return self.path[b]
+            return self.path.gather(b)
         if name == "exception":
-            kinds = list(EXCEPTIONS)
-            return np.array(kinds)[rng.choice(len(kinds), size=m, p=list(EXCEPTIONS.values()))]
-        if name in ("offset", "meta_offset"):
-            off = rng.integers(1, 1024, size=m) * 65536
-            return (off if name == "offset" else off // 128 + 7).astype(str)
-        raise KeyError(name)
+            return pl.Series(list(EXCEPTIONS)).gather(_choice(rng, EXCEPTIONS, m))
+        numbers = {
+            "port": lambda: rng.integers(32768, 61000, size=m),
+            "size": lambda: self.size[b],
+            "responder": lambda: 2 - occ % 3,
+            "offset": lambda: rng.integers(1, 1024, size=m) * 65536,
+            "meta_offset": lambda: rng.integers(1, 1024, size=m) * 512 + 7,
+        }
+        return pl.Series(numbers[name]()).cast(pl.String)
 
     def _messages(self, event: int, df: pl.DataFrame) -> pl.DataFrame:
         level, component, fmt = FORMATS[event]
         if event == 30:  # one "ask … to delete" line names every block of its batch
-            df = df.with_columns(blk=pl.Series(self.blk[df["block"].to_numpy()]))
+            df = df.with_columns(blk=self.blk.gather(df["block"].to_numpy()))
             df = df.group_by("line_no", maintain_order=True).agg(
                 pl.col("ts", "pid", "block", "occ").first(), pl.col("blk").str.join(" ")
             )
         pieces: list[pl.Expr] = []
-        fields = {}
+        fields: dict[str, pl.Series] = {}
         for literal, name, _, _ in string.Formatter().parse(fmt):
             if literal:
                 pieces.append(pl.lit(literal))
             if name:
                 if name not in fields:
-                    fields[name] = pl.Series(name, self._field(name, df), pl.String)
+                    fields[name] = self._field(name, df).alias(name)
                 pieces.append(pl.col(name))
-        df = df.with_columns(*fields.values()) if fields else df
-        header = pl.concat_str([pl.col("ts"), pl.lit(" "), pl.col("pid").cast(pl.String), pl.lit(f" {level} {component}: ")])
-        return df.select("line_no", line=pl.concat_str([header, *pieces]))
+        header = [pl.col("ts"), pl.lit(" "), pl.col("pid").cast(pl.String), pl.lit(f" {level} {component}: ")]
+        return df.with_columns(*fields.values()).select("line_no", line=pl.concat_str(header + pieces))
 
-    def _pids(self, df: pl.DataFrame) -> np.ndarray:
-        t, ev = df["t"].to_numpy(), df["event"].to_numpy()
-        kind = np.array([PID_KIND.get(e, "worker") for e in range(31)], dtype=object)[ev]
+    def _pids(self, t: np.ndarray, event: np.ndarray) -> np.ndarray:
+        kind = np.array([PID_CODE[PID_KIND.get(e, "worker")] for e in range(31)], np.int8)[event]
         worker = (140 + 0.19 * t).astype(np.int64) + self.rng.integers(0, 80, size=len(t))
         namenode = self.rng.integers(26, 36, size=len(t))
         daemon = self.rng.integers(18, 20, size=len(t))
-        return np.select([kind == "worker", kind == "namenode", kind == "daemon"], [worker, namenode, daemon], 13)
+        return np.choose(kind, [worker, namenode, daemon, np.full(len(t), 13)])
 
     def lines(self, rows: pl.DataFrame) -> pl.Series:
         """Text of the lines in ``rows`` (timeline rows with ``occ``), in file order."""
-        sec = np.floor(rows["t"].to_numpy()).astype(np.int64)
-        starts = np.flatnonzero(np.r_[True, np.diff(sec) != 0])
-        stamps = (pl.Series([LOG_START]) + pl.Series(sec[starts] * 1_000_000).cast(pl.Duration("us"))).dt.strftime(
+        t = rows["t"].to_numpy()
+        sec = np.floor(t).astype(np.int64)
+        new = np.r_[True, np.diff(sec) != 0]
+        stamps = (pl.Series([LOG_START]) + pl.Series(sec[new] * 1_000_000).cast(pl.Duration("us"))).dt.strftime(
             "%y%m%d %H%M%S"
         )
-        df = rows.with_columns(ts=stamps.gather(np.cumsum(np.r_[True, np.diff(sec) != 0]) - 1), pid=self._pids(rows))
+        df = rows.with_columns(ts=stamps.gather(np.cumsum(new) - 1), pid=self._pids(t, rows["event"].to_numpy()))
         parts = [self._messages(int(e), part) for (e,), part in sorted(df.partition_by("event", as_dict=True).items())]
         return pl.concat(parts).sort("line_no")["line"]
 
 
+def _choice(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
+    w = np.fromiter(table.values(), float)
+    return rng.choice(len(w), size=size, p=w / w.sum())
+
+
+def occurrences(block: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """For each row: how many earlier rows have the same block and event (0, 1, 2, ...)."""
+    key = block.astype(np.int64) * 32 + event
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    run = np.repeat(start, np.diff(np.r_[start, len(k)]))
+    occ = np.empty(len(k), np.int64)
+    occ[order] = np.arange(len(k)) - run
+    return occ
+
+
 def write_log(blocks: pl.DataFrame, rows: pl.DataFrame, path: Path, seed: int = 0) -> Path:
     """Write the timeline as ``HDFS.log`` (atomically, in chunks of lines)."""
-    rows = rows.with_columns(occ=pl.int_range(pl.len()).over("block", "event").cast(pl.Int64))
-    renderer = Renderer(blocks, rows, seed)
+    rows = rows.with_columns(occ=occurrences(rows["block"].to_numpy(), rows["event"].to_numpy()))
+    renderer = Renderer(blocks, seed)
     tmp = path.with_name(f".{path.name}.tmp")
     line_no = rows["line_no"].to_numpy()
     cuts = np.searchsorted(line_no, np.arange(0, line_no[-1] + CHUNK_LINES, CHUNK_LINES), side="right")

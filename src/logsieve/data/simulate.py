@@ -95,7 +95,7 @@ def _batch_asks(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def simulate_timeline(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Blocks (block, block_id, label, recipe) and their lines in file order (block, event, t, line_no).
+    """Blocks (block, block_id, label, recipe, alloc time) and their lines in file order (block, event, t, line_no).
 
     ``t`` is seconds since ``LOG_START``; a multi-block line has one row per block sharing ``line_no``.
     """
@@ -129,6 +129,7 @@ def simulate_timeline(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) 
         "block_id": "blk_" + pl.Series(ids).cast(pl.String),
         "label": labels,
         "recipe": pl.Series([r.name for r in RECIPES])[recipe],
+        "alloc": alloc,
     })  # fmt: skip
     return blocks, rows.drop("line")
 
