@@ -65,12 +65,12 @@ def test_similar_to_real_sample(sim, shared_hdfs):
     for cls in ("normal", "anomaly"):
         f = fig[cls]
         assert f["event_jsd"] <= 0.1, (cls, f)
-        assert f["length_jsd"] <= 0.15, (cls, f)
+        assert f["length_jsd"] <= 0.1, (cls, f)
         assert abs(f["length_median"] - f["length_median_real"]) <= 2, (cls, f)
         assert abs(f["length_p90"] - f["length_p90_real"]) <= 0.25 * f["length_p90_real"], (cls, f)
-    # duplication: few distinct sequences among normals (real ~5.7 % of 89 k; more sessions -> lower share)
-    assert 0.01 <= fig["normal"]["distinct_share"] <= 0.15
-    assert fig["anomaly"]["distinct_share"] > fig["normal"]["distinct_share"]
+        # duplication, on equal-size samples: within a factor 2 of the real share of distinct sequences
+        assert 0.5 <= f["distinct_share"] / f["distinct_share_real"] <= 2.0, (cls, f)
+    assert fig["anomaly"]["distinct_share"] > 2 * fig["normal"]["distinct_share"]
 
 
 # --- raw logs -------------------------------------------------------------------------------------------------

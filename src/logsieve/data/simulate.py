@@ -22,7 +22,7 @@ LOG_START = datetime(2008, 11, 9, 20, 35, 18)  # HDFS_v1 starts 081109 203518
 BLOCKS_PER_SECOND = 575_061 / (38.7 * 3600)  # HDFS_v1: 575,061 blocks in ~38.7 h
 WRITE_SECONDS = (15.0, 70.0)  # a 64 MB block through a 3-node pipeline (raw log: ~35 s typical)
 LIFETIME_MEDIAN, LIFETIME_SIGMA = 3600.0, 0.8  # allocate -> delete (raw log: about an hour, log-normal spread)
-ASK_BUCKET_SECONDS, ASK_MAX_BLOCKS = 10.0, 4  # E30 "ask … to delete" batches blocks invalidated close in time
+ASK_BUCKET_SECONDS, ASK_MAX_BLOCKS = 30.0, 4  # E30 "ask … to delete" batches blocks invalidated close in time
 
 
 def check_args(n_blocks: int, anomaly_rate: float) -> None:
