@@ -76,8 +76,8 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
             return
+        srv.sent += len(body)  # counted before writing: the client may finish before this thread resumes
         self.wfile.write(body)
-        srv.sent += len(body)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -165,6 +165,14 @@ def test_corrupted_file_is_deleted_and_never_unpacked(server, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no archive, no .part, no folder, no temp dir
 
 
+def test_second_run_reuses_the_verified_archive(server, tmp_path):
+    fetch("hdfs-v1", tmp_path, url=server.url, sha256=sha(server.payload), verbose=False)
+    server.payload = b"the server changed"  # must not be asked again
+    res = fetch("hdfs-v1", tmp_path, url=server.url, verbose=False)
+    assert len(server.ranges) == 1 and res.downloaded == 0
+    assert_unpacked(res.folder)
+
+
 def test_without_checksum_reports_hash_unverified(server, tmp_path):
     res = fetch("hdfs-v1", tmp_path, url=server.url, verbose=False)
     assert not res.verified and res.sha256 == sha(server.payload)
@@ -210,6 +218,9 @@ def test_unreachable_url_is_one_clear_line(tmp_path):
         fetch("hdfs-v1", tmp_path, url=f"http://127.0.0.1:{port}/HDFS_v1.zip", timeout=5, verbose=False)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "HDFS_v1.zip.part").exists()
+    with pytest.raises(FetchError, match="cannot reach"):
+        fetch("hdfs-v1", tmp_path / "new", url=f"http://127.0.0.1:{port}/HDFS_v1.zip", timeout=5, verbose=False)
+    assert not (tmp_path / "new").exists()  # no empty folder left behind
 
 
 def test_http_error_and_bad_arguments(server, tmp_path):

@@ -220,13 +220,19 @@ def fetch(
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise FetchError(f"{dest}: exists and is not a directory")
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     filename = PurePosixPath(urlsplit(ds.url).path).name or f"{name}.{ds.archive}"
     archive, part, folder = dest / filename, dest / f"{filename}.part", dest / name
 
     resumed = transferred = 0
     if not archive.exists():
-        resumed, transferred = download(ds.url, part, timeout=timeout, verbose=verbose)
+        try:
+            resumed, transferred = download(ds.url, part, timeout=timeout, verbose=verbose)
+        except FetchError:
+            if created and not any(dest.iterdir()):
+                dest.rmdir()  # a failed first attempt leaves no empty folder behind
+            raise
         if part.stat().st_size == 0:
             part.unlink()
             raise FetchError(f"{ds.url}: server sent an empty file")
