@@ -157,6 +157,13 @@ def test_complete_part_is_not_downloaded_again(server, tmp_path):
     assert_unpacked(res.folder)
 
 
+def test_stale_part_longer_than_the_file_starts_over(server, tmp_path):
+    (tmp_path / "HDFS_v1.zip.part").write_bytes(b"x" * (len(server.payload) + 5))
+    res = fetch("hdfs-v1", tmp_path, url=server.url, sha256=sha(server.payload), verbose=False)
+    assert server.ranges == [f"bytes={len(server.payload) + 5}-", None] and res.resumed_from == 0
+    assert_unpacked(res.folder)
+
+
 def test_corrupted_file_is_deleted_and_never_unpacked(server, tmp_path):
     good = server.payload
     server.payload = good[:-10] + b"X" * 10  # same size, wrong bytes

@@ -94,7 +94,11 @@ def download(url: str, part: Path, *, timeout: float = 30.0, verbose: bool = Tru
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and start:  # nothing left to send: the .part is already complete
+        if exc.code == 416 and start:  # nothing left to send: the .part is complete, unless it is too long
+            size = (exc.headers.get("Content-Range") or "").rpartition("/")[2]
+            if size.isdigit() and int(size) != start:
+                part.unlink()  # stale, from a different file: start over
+                return download(url, part, timeout=timeout, verbose=verbose)
             return start, 0
         raise FetchError(f"{url}: server answered HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, HTTPException) as exc:
