@@ -128,6 +128,7 @@ def study_cmd(
     search_result: SearchOpt = None,
     baselines: Annotated[bool, typer.Option(help="Add decision tree, random forest, logistic regression.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs trained at once (processes).")] = 1,
 ) -> None:
     """Run the comparison study: results.csv, results.md (mean ± sd, sorted by F1), study.png, run dirs."""
     from logsieve.config import parse_overrides, preset_names
@@ -141,7 +142,7 @@ def study_cmd(
             raise LogsieveError("--seeds must be at least 1")
         sessions, info = load_with_info(data, labels)
         results = run_study(sessions, info, out, chosen, range(seeds), parse_overrides(overrides),
-                            search_result, baselines, progress, console)
+                            search_result, baselines, progress, console, jobs)
     best = aggregate(results).row(0, named=True)
     console.print(f"best: {best['name']} F1 {best['f1_mean']:.4f}; table: [bold]{escape(str(out / 'results.md'))}[/]",
                   soft_wrap=True)
@@ -214,6 +215,38 @@ def simulate_cmd(
                   f"({res.lines / seconds:,.0f} lines/s)", soft_wrap=True)
     console.print(f"log: [bold]{escape(str(res.log))}[/] ({res.log.stat().st_size / 1e6:,.1f} MB), "
                   f"labels: [bold]{escape(str(res.labels))}[/]", soft_wrap=True)
+
+
+@app.command("parse")
+def parse_cmd(
+    logs: Annotated[list[str], typer.Argument(help="Raw HDFS logs: files, .gz, directories, or - for stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Session table to write (.parquet keeps times and line numbers; .csv).")],
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="anomaly_label.csv (BlockId, Normal/Anomaly).")] = None,
+    templates: Annotated[str, typer.Option("--templates", help="hdfs (E1..E30) | mine (learn templates) | PATH of a saved miner JSON.")] = "hdfs",
+    rejects: Annotated[Optional[Path], typer.Option("--rejects", help="Write rejected lines here (CSV: source, line, reason, text).")] = None,
+    save_miner: Annotated[Optional[Path], typer.Option("--save-miner", help="With --templates mine: save the learned templates here.")] = None,
+) -> None:
+    """Turn raw HDFS logs into block sessions (one row per blk_ id), with labels if given."""
+    import time
+
+    from logsieve.data.parse import parse_logs_report
+    from logsieve.data.sessions import write_sessions
+
+    start = time.perf_counter()
+    with _user_errors():
+        res = parse_logs_report([Path(p) if p != "-" else p for p in logs], labels=labels, templates=templates, rejects=rejects)
+        write_sessions(res.sessions, out)
+        if save_miner is not None and res.miner is not None:
+            res.miner.save(save_miner)
+    seconds = time.perf_counter() - start
+    df, st = res.sessions, res.stats
+    labelled = df["label"].is_not_null().sum()
+    console.print(f"{st.lines:,} lines in {seconds:.1f} s ({st.lines / max(seconds, 1e-9):,.0f} lines/s) -> "
+                  f"{df.height:,} sessions, {labelled:,} labelled ({int(df['label'].sum() or 0):,} anomalous)", soft_wrap=True)
+    colour = "yellow" if st.rejected else "green"
+    console.print(f"[{colour}]{escape(st.summary())}[/]; {st.unblocked:,} lines name no block"
+                  + (f"; rejects: [bold]{escape(str(rejects))}[/]" if rejects else ""), soft_wrap=True)
+    console.print(f"sessions: [bold]{escape(str(out))}[/]", soft_wrap=True)
 
 
 def main() -> None:

@@ -1,0 +1,278 @@
+"""Raw HDFS log lines -> a table of lines, with every malformed line counted (and optionally kept) as a reject.
+
+A line looks like ``081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_… terminating``
+(date yymmdd, time HHMMSS, pid, level, component, content). Inputs are read in chunks of whole lines so that
+an 11 M-line log never sits in memory as text, and chunks of plain files are mere byte ranges that a worker
+process can read itself. Bad lines (empty, too long, not UTF-8, binary, no HDFS header, impossible time) are
+never fatal and never silently dropped: each one is counted by reason in ``RejectStats``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from logsieve.data.templates import mask_digits
+from logsieve.errors import DataError
+
+STDIN = "-"
+CHUNK_BYTES = 32 << 20  # ~230 k HDFS lines
+READ_BYTES = 64 << 10  # stream read size (a read error loses at most this)
+MAX_LINE_BYTES = 64 << 10  # HDFS lines are < 1 KiB; anything this long is not a log line
+REJECT_TEXT_CHARS = 300  # how much of a rejected line the reject file keeps
+
+HEADER_RE = r"^\d{6} \d{6} \d+ [A-Z]+ [^\s:]+: "  # cheap validity check (no captures)
+FIELDS_RE = r"^(\d{6}) (\d{6}) (\d+) ([A-Z]+) ([^\s:]+): (.*)$"
+FIELDS = ("date", "time", "pid", "level", "component", "content")
+
+# reject reasons
+EMPTY, TOO_LONG, NON_UTF8, BINARY = "empty", "too_long", "non_utf8", "binary"
+MALFORMED, BAD_TIME, BAD_GZIP = "malformed", "bad_timestamp", "corrupt_gzip"
+
+_CONTROL = np.zeros(256, dtype=bool)
+_CONTROL[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True  # not \t, \n, \r (\r\n is a line end)
+
+
+@dataclass
+class RejectStats:
+    """Lines read, rejected lines by reason, and (if ``keep``) the rejected lines themselves for a reject file."""
+
+    lines: int = 0
+    counts: Counter = field(default_factory=Counter)
+    unblocked: int = 0  # well-formed lines that name no block, so belong to no session
+    keep: bool = False
+    rows: list[tuple[str, int, str, str]] = field(default_factory=list)  # (source, line, reason, text)
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, source: str, line: int, reason: str, text: str) -> None:
+        self.counts[reason] += 1
+        if self.keep:
+            self.rows.append((source, line, reason, text[:REJECT_TEXT_CHARS]))
+
+    def merge(self, other: RejectStats, source: str, line_offset: int) -> None:
+        """Fold in a chunk's stats, whose line numbers count from 0 within the chunk."""
+        self.lines += other.lines
+        self.unblocked += other.unblocked
+        self.counts.update(other.counts)
+        if self.keep:
+            self.rows.extend((source, n + line_offset, r, t) for _, n, r, t in other.rows)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{n:,} {reason}" for reason, n in self.counts.most_common())
+        return f"{self.lines:,} lines, {self.rejected:,} rejected" + (f" ({parts})" if parts else "")
+
+    def write(self, path: str | Path) -> Path:
+        """Reject file: CSV source,line,reason,text (line is 1-based within its source); atomic."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        schema = {"source": pl.String, "line": pl.Int64, "reason": pl.String, "text": pl.String}
+        pl.DataFrame(self.rows, schema=schema, orient="row").write_csv(tmp)
+        tmp.replace(path)
+        return path
+
+
+@dataclass
+class Chunk:
+    """Whole lines of one source: either ``data`` (decompressed text) or a byte range a worker reads itself."""
+
+    source: str
+    data: bytes | None = None
+    offset: int = 0
+    size: int = 0
+    error: str | None = None  # a read problem after these lines (e.g. a truncated .gz)
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        with open(self.source, "rb") as f:
+            f.seek(self.offset)
+            return f.read(self.size)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[str]:
+    """Files as given, directories as their (recursive, sorted, non-hidden) files, ``-`` as stdin."""
+    out: list[str] = []
+    for p in paths:
+        if str(p) == STDIN:
+            out.append(STDIN)
+            continue
+        p = Path(p)
+        if p.is_dir():
+            files = sorted(
+                f for f in p.rglob("*") if f.is_file() and not any(s.startswith(".") for s in f.relative_to(p).parts)
+            )
+            if not files:
+                raise DataError(p, "directory holds no log files")
+            out += [str(f) for f in files]
+        elif p.is_file():
+            out.append(str(p))
+        elif not p.exists():
+            raise DataError(p, "file not found")
+        else:
+            raise DataError(p, "not a regular file or directory")
+    if not out:
+        raise DataError("(inputs)", "no log files given")
+    return out
+
+
+def iter_chunks(paths: Iterable[str | Path], chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """Chunks of whole lines, in input order. Plain files become byte ranges; .gz and stdin are decompressed here."""
+    for src in expand_paths(paths):
+        if src == STDIN:
+            yield from _stream_chunks(STDIN, sys.stdin.buffer, chunk_bytes)
+            continue
+        try:
+            with open(src, "rb") as f:
+                gz = f.read(2) == b"\x1f\x8b"
+            if gz:
+                with gzip.open(src, "rb") as f:
+                    yield from _stream_chunks(src, f, chunk_bytes)
+            else:
+                yield from _range_chunks(src, chunk_bytes)
+        except PermissionError as exc:
+            raise DataError(src, f"cannot read ({exc.strerror})") from None
+
+
+def _range_chunks(src: str, chunk_bytes: int) -> Iterator[Chunk]:
+    """Cut a plain file at the first newline after every ``chunk_bytes``."""
+    size = Path(src).stat().st_size
+    start = 0
+    with open(src, "rb") as f:
+        while start < size:
+            end = min(start + chunk_bytes, size)
+            f.seek(end)
+            while end < size:  # extend to the end of the line
+                block = f.read(1 << 16)
+                if not block:
+                    break
+                nl = block.find(b"\n")
+                if nl >= 0:
+                    end += nl + 1
+                    break
+                end += len(block)
+            yield Chunk(src, offset=start, size=end - start)
+            start = end
+
+
+def _stream_chunks(src: str, f, chunk_bytes: int) -> Iterator[Chunk]:
+    """Read a stream in small blocks and hand out chunks of whole lines. A read error (truncated .gz) ends the
+    stream but keeps every line before it; a runaway line keeps only its head (MAX_LINE_BYTES + 1 bytes, so it
+    is still one line, rejected as too long) so memory stays bounded."""
+    buf, skipping, error = bytearray(), False, None
+    while True:
+        try:
+            block = f.read(min(READ_BYTES, chunk_bytes))
+        except (EOFError, OSError, zlib.error) as exc:
+            block, error = b"", f"{type(exc).__name__}: {exc}".rstrip(": ")
+        if skipping and block:  # drop the rest of a runaway line, up to its newline
+            nl = block.find(b"\n")
+            if nl < 0:
+                continue
+            block, skipping = block[nl:], False
+        buf += block
+        last = buf.rfind(b"\n")
+        if len(buf) - last - 1 > MAX_LINE_BYTES:
+            del buf[last + MAX_LINE_BYTES + 2 :]
+            skipping = True
+        if not block:  # end of stream
+            if buf and not buf.endswith(b"\n"):
+                buf += b"\n"
+            if buf or error:
+                yield Chunk(src, data=bytes(buf), error=error)
+            return
+        if len(buf) >= chunk_bytes and last >= 0:
+            yield Chunk(src, data=bytes(buf[: last + 1]))
+            del buf[: last + 1]
+
+
+def _fix_non_utf8(data: bytes) -> tuple[bytes, dict[int, str]]:
+    """Blank out lines that are not UTF-8 (polars needs valid text); return them, lossily decoded, by index."""
+    lines = data.split(b"\n")
+    bad: dict[int, str] = {}
+    for i, line in enumerate(lines):
+        if not line.isascii():
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                bad[i] = line.decode("utf-8", errors="replace")
+                lines[i] = b""
+    return (b"\n".join(lines) if bad else data), bad
+
+
+def split_lines(
+    data: bytes, source: str = "", error: str | None = None, masked: bool = False
+) -> tuple[pl.DataFrame, RejectStats]:
+    """Whole lines -> (good lines with a 0-based ``n`` and ``timestamp``, stats of this chunk's rejects).
+
+    Good means: UTF-8, printable, at most MAX_LINE_BYTES, an HDFS header and a real date and time.
+    ``masked`` adds each line with its digits masked (the key of ``TemplateMatcher.codes``), read from the
+    masked bytes at once, which is far cheaper than a regex replace per line.
+    """
+    stats = RejectStats(keep=True)
+    bad: dict[int, str] = {}
+    if not data.isascii():
+        data, bad = _fix_non_utf8(data)
+    df = pl.read_lines(data, name="line", row_index_name="n") if data else pl.DataFrame(
+        schema={"n": pl.UInt32, "line": pl.String}
+    )
+    if masked:
+        df = df.with_columns(masked=pl.read_lines(mask_digits(data), name="masked")["masked"] if data else pl.lit(""))
+    line = pl.col("line")
+    ts = line.str.slice(0, 13).str.strptime(pl.Datetime("us"), "%y%m%d %H%M%S", strict=False)
+    checks = {  # in order of precedence; cheap boolean passes, reasons are named for the few failures only
+        NON_UTF8: pl.col("n").is_in(list(bad)) if bad else None,
+        EMPTY: line == "",
+        TOO_LONG: line.str.len_bytes() > MAX_LINE_BYTES,
+        BINARY: line.str.contains(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]") if _CONTROL[np.frombuffer(data, np.uint8)].any() else None,
+        MALFORMED: ~line.str.contains(HEADER_RE),
+        BAD_TIME: pl.col("timestamp").is_null(),
+    }
+    checks = {k: v for k, v in checks.items() if v is not None}
+    df = df.with_columns(timestamp=ts).with_columns(bad=pl.any_horizontal(*checks.values()))
+    stats.lines = df.height
+    rejected = df.filter("bad")
+    if rejected.height:
+        reason = pl.coalesce(pl.when(expr).then(pl.lit(name)) for name, expr in checks.items())
+        rows = rejected.select("n", reason, line.str.slice(0, REJECT_TEXT_CHARS))
+        for n, r, text in rows.iter_rows():
+            stats.add(source, n + 1, r, bad.get(n, text))
+    if error:
+        stats.add(source, df.height + 1, BAD_GZIP, error)
+    return df.filter(~pl.col("bad")).drop("bad"), stats
+
+
+def parse_fields(lines: pl.DataFrame) -> pl.DataFrame:
+    """Add date, time, pid, level, component and content to a table of good lines (regex captures: slower)."""
+    groups = pl.col("line").str.extract_groups(FIELDS_RE)
+    return lines.with_columns(
+        *(groups.struct.field(str(i + 1)).alias(name) for i, name in enumerate(FIELDS))
+    ).with_columns(pl.col("pid").cast(pl.Int64))
+
+
+def read_logs(paths: Iterable[str | Path], keep_rejects: bool = False) -> tuple[pl.DataFrame, RejectStats]:
+    """Every good line of ``paths`` with its fields; ``line_number`` is 1-based across all inputs in order."""
+    stats, frames, offset = RejectStats(keep=keep_rejects), [], 0
+    file_offsets: Counter = Counter()
+    for chunk in iter_chunks(paths):
+        df, chunk_stats = split_lines(chunk.read(), chunk.source, chunk.error)
+        frames.append(df.with_columns(line_number=pl.col("n").cast(pl.Int64) + offset + 1, source=pl.lit(chunk.source)))
+        stats.merge(chunk_stats, chunk.source, file_offsets[chunk.source])
+        offset += chunk_stats.lines
+        file_offsets[chunk.source] += chunk_stats.lines
+    lines = pl.concat(frames) if frames else pl.DataFrame(schema={"line": pl.String, "line_number": pl.Int64})
+    if lines.height == 0:
+        return lines, stats
+    out = parse_fields(lines)
+    return out.select("line_number", "source", "timestamp", *FIELDS, "line"), stats

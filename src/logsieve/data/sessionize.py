@@ -1,0 +1,50 @@
+"""Event-per-line table -> block sessions (the session table of DESIGN.md).
+
+A line belongs to every block it names (``BLOCK* ask … to delete blk_1 blk_2`` feeds two sessions); a block
+named twice in one line (``Deleting block blk_1 file …/blk_1``) counts once. A session's events are in time
+order, ties broken by line number, which for HDFS (one-second timestamps, file order) is the file order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from logsieve.data.sessions import load_label_table, validate_sessions
+
+BLOCK_RE = r"blk_-?[0-9]+"
+
+
+def with_block_ids(lines: pl.DataFrame, column: str = "line") -> pl.DataFrame:
+    """Add ``blocks``: the distinct block ids each line names, in order of appearance (empty list: none)."""
+    return lines.with_columns(blocks=pl.col(column).str.extract_all(BLOCK_RE).list.unique(maintain_order=True))
+
+
+def sessionize(lines: pl.DataFrame, labels: str | Path | pl.DataFrame | None = None) -> pl.DataFrame:
+    """Group lines into block sessions.
+
+    ``lines`` has ``blocks`` (list[str]), ``event`` (str), ``timestamp`` (datetime) and ``line_number`` (int).
+    ``labels`` is an anomaly_label.csv path or a (session_id, label) table; blocks it lacks get a null label.
+    Returns session_id, label, events, start_time, line_numbers and end_time, sessions in order of first line.
+    """
+    rows = (
+        lines.select(pl.col("blocks").alias("session_id"), "timestamp", "line_number", "event")
+        .explode("session_id")
+        .drop_nulls("session_id")
+    )
+    if not (rows["line_number"].is_sorted() and rows["timestamp"].is_sorted()):
+        rows = rows.sort("timestamp", "line_number", maintain_order=True)
+    sessions = rows.group_by("session_id", maintain_order=True).agg(
+        events=pl.col("event"),
+        start_time=pl.col("timestamp").first(),
+        end_time=pl.col("timestamp").last(),
+        line_numbers=pl.col("line_number"),
+    )
+    if labels is None:
+        sessions = sessions.with_columns(label=pl.lit(None, pl.Int8))
+    else:
+        table = labels if isinstance(labels, pl.DataFrame) else load_label_table(labels)
+        sessions = sessions.join(table.select("session_id", "label"), on="session_id", how="left", maintain_order="left")
+    out = validate_sessions(sessions.with_columns(pl.col("line_numbers").cast(pl.List(pl.Int64))), "sessions")
+    return out.with_columns(sessions["end_time"])  # validate_sessions keeps only the shared columns
