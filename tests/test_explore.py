@@ -105,11 +105,12 @@ def test_overlap_random_matches_brute_force():
 
 
 def test_unlabelled_sessions_are_their_own_class():
-    first = pl.col("session_id") == "blk_0"
-    df = tiny().with_columns(pl.when(first).then(None).otherwise(pl.col("label")).alias("label"))
+    hide = pl.col("session_id").is_in(["blk_0", "blk_7"])  # an "E1 E2 E3" normal and an "E1 E9" anomaly
+    df = tiny().with_columns(pl.when(hide).then(None).otherwise(pl.col("label")).alias("label"))
     s = summarize(df)
-    assert s["classes"] == {"normal": 7, "anomaly": 4, "unknown": 1}
-    assert s["anomaly_rate"] == pytest.approx(4 / 11, abs=1e-6)
+    assert s["classes"] == {"normal": 7, "anomaly": 3, "unknown": 2}
+    assert s["anomaly_rate"] == pytest.approx(3 / 10, abs=1e-6)
+    assert s["events_only_in"]["anomaly"] == ["E9"]  # also seen in an unlabelled session: still anomaly-only
 
 
 def test_compress():

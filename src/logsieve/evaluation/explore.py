@@ -59,7 +59,7 @@ def compress(seq: str) -> str:
     return " ".join(out)
 
 
-# --- figures --------------------------------------------------------------------------------------
+# --- numbers --------------------------------------------------------------------------------------
 
 
 def _sequences(t: pl.DataFrame) -> pl.DataFrame:
@@ -82,7 +82,7 @@ def _events(t: pl.DataFrame, counts: dict[str, int]) -> tuple[dict, dict]:
             "occurrences": row["occurrences"],
         }
     table = {e: table[e] for e in sorted(table, key=_event_order)}
-    only = {c: [e for e, v in table.items() if set(v) == {c}] for c in ("normal", "anomaly")}
+    only = {c: [e for e, v in table.items() if set(v) - {"unknown"} == {c}] for c in ("normal", "anomaly")}
     # how far the trivial rule "contains an event never seen in normal sessions" goes
     flagged = ev.filter(pl.col("events").is_in(only["anomaly"]) & (pl.col("cls") == "anomaly"))["i"].n_unique()
     only_info = {
@@ -95,7 +95,7 @@ def _events(t: pl.DataFrame, counts: dict[str, int]) -> tuple[dict, dict]:
 
 def _overlap(df: pl.DataFrame, method: SplitMethod, seed: int, val_frac: float, test_frac: float) -> dict:
     """Share of test sessions whose exact sequence occurs in train, per class, and whether an exact-match
-    lookup (train majority label) would label them right."""
+    lookup (majority label of that sequence in train, ties -> normal) would label them right."""
     train, val, test = split_sessions(df, method, val_frac, test_frac, seed)
     seen = (
         _keyed(train).group_by("seq")
