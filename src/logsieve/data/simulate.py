@@ -25,11 +25,13 @@ LIFETIME_MEDIAN, LIFETIME_SIGMA = 3600.0, 0.8  # allocate -> delete (raw log: ab
 ASK_BUCKET_SECONDS, ASK_MAX_BLOCKS = 30.0, 4  # E30 "ask … to delete" batches blocks invalidated close in time
 
 
-def check_args(n_blocks: int, anomaly_rate: float) -> None:
+def check_args(n_blocks: int, anomaly_rate: float, seed: int = 0) -> None:
     if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or n_blocks < 1:
         raise LogsieveError(f"number of blocks must be a positive integer, got {n_blocks!r}")
-    if not 0.0 <= float(anomaly_rate) <= 1.0:
-        raise LogsieveError(f"anomaly rate must be within [0, 1], got {anomaly_rate!r}")
+    if not isinstance(anomaly_rate, (int, float, np.number)) or not 0.0 <= float(anomaly_rate) <= 1.0:
+        raise LogsieveError(f"anomaly rate must be a number within [0, 1], got {anomaly_rate!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LogsieveError(f"seed must be a non-negative integer, got {seed!r}")
 
 
 def _draw(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
@@ -99,7 +101,7 @@ def simulate_timeline(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) 
 
     ``t`` is seconds since ``LOG_START``; a multi-block line has one row per block sharing ``line_no``.
     """
-    check_args(n_blocks, anomaly_rate)
+    check_args(n_blocks, anomaly_rate, seed)
     rng = np.random.default_rng(seed)
     labels, recipe = _assign_recipes(n_blocks, anomaly_rate, rng)
     ids = rng.integers(-(2**63), 2**63 - 1, size=n_blocks, dtype=np.int64)
@@ -165,7 +167,7 @@ class SimulatedLogs(NamedTuple):
 
 
 def simulate_logs(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0, out_dir: str | Path = ".") -> SimulatedLogs:
-    """Write ``HDFS.log`` and ``anomaly_label.csv`` for the same blocks as ``simulate_sessions``; return their paths."""
+    """Write ``OUT/HDFS.log`` and ``OUT/anomaly_label.csv`` holding the same sessions as ``simulate_sessions``."""
     from logsieve.data.render import write_log, write_labels
 
     blocks, rows = simulate_timeline(n_blocks, anomaly_rate, seed)
