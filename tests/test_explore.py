@@ -146,6 +146,18 @@ def test_cli_explore(tmp_path):
     assert json.loads((tmp_path / "o" / "explore.json").read_text())["split"]["seed"] == 1
 
 
+def test_cli_explore_joins_labels(tmp_path):
+    unlabelled = tiny().with_columns(pl.lit(None, dtype=pl.Int8).alias("label"))
+    data = write_sessions(unlabelled, tmp_path / "tiny.csv")
+    (tmp_path / "labels.csv").write_text("BlockId,Label\n" + "".join(
+        f"{sid},{'Anomaly' if lab else 'Normal'}\n" for sid, lab in tiny().select("session_id", "label").iter_rows()
+    ))
+    args = ["explore", "--data", str(data), "--out", str(tmp_path / "o"), "--labels", str(tmp_path / "labels.csv")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "o" / "explore.json").read_text())["classes"] == {"normal": 8, "anomaly": 4}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

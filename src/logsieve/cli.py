@@ -175,6 +175,7 @@ def explore_cmd(
     out: OutOpt,
     split: Annotated[str, typer.Option("--split", help="random | chronological (needs start times).")] = "random",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
 ) -> None:
     """Analyse a dataset before modelling: report.md, explore.json and plots in OUT."""
     import time
@@ -183,10 +184,11 @@ def explore_cmd(
 
     start = time.perf_counter()
     with _user_errors():
-        res = explore(data, out, split=split, seed=seed)  # type: ignore[arg-type]
+        res = explore(data, out, split=split, seed=seed, labels=labels)  # type: ignore[arg-type]
     s, sp = res.summary, res.summary["split"]
     seq = s["sequences"]
-    console.print(f"{s['sessions']:,} sessions, anomaly rate {100 * (s['anomaly_rate'] or 0):.2f} %, "
+    rate = "no labels" if s["anomaly_rate"] is None else f"anomaly rate {100 * s['anomaly_rate']:.2f} %"
+    console.print(f"{s['sessions']:,} sessions, {rate}, "
                   f"{seq['distinct']:,} distinct sequences (top one = {100 * seq['top1_share']:.1f} % of sessions), "
                   f"{s['both_labels']['sequences']} with both labels", soft_wrap=True)
     seen = ", ".join(f"{c} {100 * v['seen_share']:.1f} %" for c, v in sp["per_class"].items())

@@ -372,10 +372,17 @@ class ExploreResult:
     paths: list[Path]
 
 
-def explore(data: str | Path, out: str | Path, *, split: SplitMethod = "random", seed: int = 0) -> ExploreResult:
-    """Load ``data`` (any ``--data``), compute the figures and write the report into ``out``."""
+def explore(
+    data: str | Path,
+    out: str | Path,
+    *,
+    split: SplitMethod = "random",
+    seed: int = 0,
+    labels: str | Path | None = None,
+) -> ExploreResult:
+    """Load ``data`` (any ``--data``, ``labels`` joined if given), compute the figures, write the report."""
     from logsieve.data.load import load_data
 
-    df = load_data(data)
+    df = load_data(data, labels)
     summary = summarize(df, split=split, seed=seed)
     return ExploreResult(summary, write_report(df, summary, out, source=Path(data).name))
