@@ -202,7 +202,8 @@ def plot_class_balance(s: dict) -> bytes:
     bars = ax.bar(names, [s["classes"][c] for c in names], color=[COLORS[c] for c in names])
     ax.bar_label(bars, labels=[f"{s['classes'][c]:,}" for c in names])
     ax.set_yscale("log")
-    ax.set(ylabel="sessions (log)", title=f"Class balance (anomaly rate {100 * (s['anomaly_rate'] or 0):.2f} %)")
+    rate = "" if s["anomaly_rate"] is None else f" (anomaly rate {100 * s['anomaly_rate']:.2f} %)"
+    ax.set(ylabel="sessions (log)", title=f"Class balance{rate}")
     return _png(fig)
 
 
