@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import chain, islice
 from multiprocessing import get_context
@@ -146,11 +147,21 @@ def _ordered_map(
             yield chunk, fn(chunk)
         return
     pending: list[tuple[Chunk, Future]] = []
-    with ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) as pool:
-        for chunk in chain(head, chunks):
-            pending.append((chunk, pool.submit(fn, chunk)))
-            if len(pending) > 2 * n_jobs:
-                done, fut = pending.pop(0)
-                yield done, fut.result()
-        for done, fut in pending:
-            yield done, fut.result()
+    started = False
+    try:
+        with ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) as pool:
+            for chunk in chain(head, chunks):
+                pending.append((chunk, pool.submit(fn, chunk)))
+                while len(pending) > 2 * n_jobs or (pending and pending[0][1].done()):
+                    result = pending[0][1].result()
+                    started = True
+                    yield pending.pop(0)[0], result
+            while pending:
+                result = pending[0][1].result()
+                yield pending.pop(0)[0], result
+    except BrokenProcessPool:
+        if started:
+            raise
+        # workers could not start (e.g. a script without `if __name__ == "__main__":`): work here instead
+        for chunk in chain((c for c, _ in pending), chunks):
+            yield chunk, fn(chunk)
