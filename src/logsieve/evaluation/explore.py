@@ -201,9 +201,9 @@ def plot_class_balance(s: dict) -> bytes:
     names = list(s["classes"])
     bars = ax.bar(names, [s["classes"][c] for c in names], color=[COLORS[c] for c in names])
     ax.bar_label(bars, labels=[f"{s['classes'][c]:,}" for c in names])
-    ax.set_yscale("log")
+    ax.margins(y=0.12)  # linear on purpose: the imbalance is the message
     rate = "" if s["anomaly_rate"] is None else f" (anomaly rate {100 * s['anomaly_rate']:.2f} %)"
-    ax.set(ylabel="sessions (log)", title=f"Class balance{rate}")
+    ax.set(ylabel="sessions", title=f"Class balance{rate}")
     return _png(fig)
 
 
