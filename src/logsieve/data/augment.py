@@ -70,4 +70,4 @@ def augment(train: pl.DataFrame, cfg: AugmentConfig, seed: int = 0) -> pl.DataFr
         {"session_id": ids, "label": [1] * len(ids), "events": seqs},
         schema={"session_id": pl.String, "label": pl.Int8, "events": pl.List(pl.String)},
     )
-    return pl.concat([train.select(extra.columns), extra])
+    return pl.concat([train, extra], how="diagonal_relaxed")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +44,13 @@ def run_study(
     baselines: bool = True,
     progress: bool = True,
     console: Console | None = None,
+    jobs: int = 1,
 ) -> pl.DataFrame:
     """Train every (preset, seed) into ``out/runs/<preset>/seed-<k>``; write results.csv/.md and study.png.
 
     All runs share the split of the first config (``data.split_seed``), so the table compares models on
-    the same test sessions; seeds vary initialisation, batch order and augmentation.
+    the same test sessions; seeds vary initialisation, batch order and augmentation. ``jobs`` > 1 trains
+    that many runs at once in worker processes, splitting the CPU threads between them.
     """
     out = Path(out)
     console = console or Console(stderr=True)
@@ -53,8 +58,7 @@ def run_study(
     splits = make_splits(sessions, configs[0], data.source)
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
-    for i, cfg in enumerate(configs, 1):
-        metrics = train_run(cfg, splits, out / "runs" / cfg.preset / f"seed-{cfg.seed}", data, progress)
+    for i, (cfg, metrics) in enumerate(_train_all(configs, splits, out, data, progress, jobs), 1):
         extra = {k: metrics[k] for k in ("fit_seconds", "params", "best_epoch", "epochs_run", "seconds_per_epoch")}
         rows.append(result_row(cfg.preset, "rnn", cfg.seed, metrics, extra))
         console.print(
@@ -73,6 +77,32 @@ def run_study(
         "seconds": time.perf_counter() - started,
     })  # fmt: skip
     return results
+
+
+def _run_dir(out: Path, cfg: RunConfig) -> Path:
+    return out / "runs" / cfg.preset / f"seed-{cfg.seed}"
+
+
+def _train_all(
+    configs: list[RunConfig], splits: Splits, out: Path, data: DataInfo, progress: bool, jobs: int
+) -> Iterator[tuple[RunConfig, dict[str, Any]]]:
+    """Yield (config, metrics) as runs finish; in order when ``jobs`` == 1."""
+    if jobs <= 1 or len(configs) == 1:
+        for cfg in configs:
+            yield cfg, train_run(cfg, splits, _run_dir(out, cfg), data, progress)
+        return
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(threads,)) as pool:  # fmt: skip
+        futures = {pool.submit(train_run, cfg, splits, _run_dir(out, cfg), data, False): cfg for cfg in configs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _header(data: DataInfo, splits: Splits, presets: Sequence[str], seeds: Sequence[int], seconds: float) -> str:
