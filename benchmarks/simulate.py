@@ -54,7 +54,8 @@ def main() -> None:
         if args.out is None:
             shutil.rmtree(out, ignore_errors=True)
     result = {
-        "command": f"benchmarks/simulate.py --blocks {args.blocks} --anomaly-rate {args.anomaly_rate} --seed {args.seed}",
+        "command": f"/work/venv/bin/python benchmarks/simulate.py --blocks {args.blocks} "
+                   f"--anomaly-rate {args.anomaly_rate} --seed {args.seed}",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "blocks": res.blocks, "anomalies": res.anomalies, "lines": res.lines, "log_bytes": size,
         "seconds": round(seconds, 2), "lines_per_second": round(res.lines / seconds),
@@ -64,7 +65,8 @@ def main() -> None:
     print(f"simulate_logs: {res.blocks:,} blocks, {res.lines:,} lines, {size / 1e9:.2f} GB in {seconds:.1f} s "
           f"= {res.lines / seconds:,.0f} lines/s ({os.cpu_count()} cores)")  # fmt: skip
     if sample := shared_sample():
-        figures = compare_sessions(simulate_sessions(args.blocks, args.anomaly_rate, args.seed), load_session_csv(sample))
+        sim = simulate_sessions(args.blocks, args.anomaly_rate, args.seed)
+        figures = compare_sessions(sim, load_session_csv(sample))
         result["vs_real_sample"] = figures
         for cls in ("normal", "anomaly"):
             f = figures[cls]

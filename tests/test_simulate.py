@@ -199,7 +199,8 @@ def test_cli_simulate(tmp_path):
     from logsieve.cli import app
 
     out = tmp_path / "logs"
-    res = CliRunner().invoke(app, ["simulate", "--blocks", "500", "--anomaly-rate", "0.1", "--seed", "2", "--out", str(out)])
+    args = ["simulate", "--blocks", "500", "--anomaly-rate", "0.1", "--seed", "2", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "500 blocks (50 anomalous)" in res.output
     labels = pl.read_csv(out / "anomaly_label.csv")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ANCHORS = ("alloc", "finish", "middle", "delete")
+ANCHORS = ("alloc", "finish", "middle", "delete")  # see Part.anchor; the simulator times them per block
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class Part:
     gap: float = 0.05  # mean time between consecutive lines of the part (s, exponential)
     pause: tuple[float, float] = (0.5, 6.0)  # delay at a "|" (s, uniform)
     repeat: dict[int, float] = field(default_factory=lambda: {1: 1.0})  # occurrences, each freshly anchored
+
+    def __post_init__(self) -> None:
+        if self.anchor not in ANCHORS:
+            raise ValueError(f"unknown anchor {self.anchor!r}; expected one of {ANCHORS}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ FINISH = Part(
 
 def serve(repeat: dict[int, float]) -> Part:
     """Reads: clients are served the block (E3) or the connection breaks (E4), in groups of three."""
-    return Part({"E3 E3 E4": 0.45, "E4 E3 E4": 0.25, "E4 E4 E3": 0.2, "E3 E4 E3": 0.1}, "middle", gap=1.0, repeat=repeat)
+    groups = {"E3 E3 E4": 0.45, "E4 E3 E4": 0.25, "E4 E4 E3": 0.2, "E3 E4 E3": 0.1}
+    return Part(groups, "middle", gap=1.0, repeat=repeat)
 
 
 def verify(repeat: dict[int, float]) -> Part:
@@ -98,6 +103,7 @@ E20_MAYBE = Part({"E20": 0.25, "": 0.75}, "delete", offset=(0.5, 8.0))
 
 
 def reads(serves: dict[int, float], scans: dict[int, float]) -> tuple[Part, Part]:
+    """The middle of a life-cycle: how many read groups and scans (their joint pattern differs per kind)."""
     return serve(serves), verify(scans)
 
 
@@ -119,7 +125,7 @@ RECIPES: tuple[Recipe, ...] = (
             DELETE_ALL)),
     Recipe("still_stored", 0, 1 - NORMAL_DELETED, (WRITE, FINISH, verify({0: 0.946, 1: 0.054}))),
     Recipe("re_replicated", 0, 0.003, (WRITE, FINISH, REPLICATE, verify({0: 0.9, 1: 0.1}))),
-    Recipe("phantom_delete", 0, 0.0003, _with(Part({"E20": 1.0}, "delete", offset=(0.5, 8.0)))),
+    Recipe("phantom_delete", 0, 0.0003, _with(Part({"E20": 1.0}, "delete", offset=(0.5, 8.0)))),  # real: 0.03 %
     # --- anomalies: "missing event" kinds (only normal events) ---
     Recipe("write_abandoned", 1, 0.176, (Part({"E5 E22": 0.55, "E22 E5": 0.45}, gap=0.8),)),
     Recipe("responder_missing", 1, 0.015, _with(finish=Part(
@@ -130,7 +136,8 @@ RECIPES: tuple[Recipe, ...] = (
            (Part({"E22 E5 E5 E7": 0.45, "E5 E5 E22 E7": 0.37, "E5 E22 E5 E7": 0.18}, gap=0.8),)),  # fmt: skip
     Recipe("delete_missing_block", 1, 0.24, _with(
         Part({"E20": 1.0}, "delete", offset=(0.5, 8.0)),
-        middle=reads({0: 0.77, 1: 0.117, 2: 0.034, 3: 0.067, 4: 0.008, 5: 0.003}, {0: 0.866, 1: 0.087, 2: 0.025, 3: 0.022}),
+        middle=reads({0: 0.77, 1: 0.117, 2: 0.034, 3: 0.067, 4: 0.008, 5: 0.003},
+                     {0: 0.866, 1: 0.087, 2: 0.025, 3: 0.022}),
     )),  # fmt: skip
     Recipe("under_replicated", 1, 0.10, _with(Part(REPLICATE.variants, "middle", gap=0.6, repeat={1: 0.8, 2: 0.2}),
                                               E20_MAYBE, middle=REPLICATION_READS)),  # fmt: skip
@@ -146,25 +153,31 @@ RECIPES: tuple[Recipe, ...] = (
         Part({"E28 E26": 1.0}, "delete", offset=(2.0, 6.0), gap=0.01),
         write=Part({"E22 E5 E5 E5": 0.6, "E5 E5 E5 E22": 0.3, "E5 E22 E5 E5": 0.1}, gap=0.8),
         finish=Part({" ".join([_S] * 3 + [_R] * 3): 0.6, " ".join([_R] * 3 + [_S] * 3): 0.4}, "finish", gap=0.08),
-        middle=reads({0: 0.305, 1: 0.3, 2: 0.023, 3: 0.192, 4: 0.174, 5: 0.005}, {0: 0.69, 1: 0.188, 2: 0.056, 3: 0.066}),
+        middle=reads({0: 0.305, 1: 0.3, 2: 0.023, 3: 0.192, 4: 0.174, 5: 0.005},
+                     {0: 0.69, 1: 0.188, 2: 0.056, 3: 0.066}),
     )),  # fmt: skip
     Recipe("redundant_store", 1, 0.05, _with(
         Part({"E27": 1.0}, "finish", offset=(0.0, 0.25)), delete=DELETE,
         middle=reads({0: 0.823, 1: 0.092, 2: 0.035, 3: 0.035, 4: 0.014}, {0: 0.915, 1: 0.071, 2: 0.014}),
     )),
-    Recipe("empty_packets", 1, 0.03, _with(finish=Part(
-        {"E13 E11 E9 E13 E11 E9 E13 E11 E9 E26 E26 E26": 0.8, "E26 E26 E26 E13 E11 E9 E13 E11 E9 E13 E11 E9": 0.2},
-        "finish", gap=0.08), delete=DELETE, middle=reads({0: 1.0}, {0: 0.889, 1: 0.074, 2: 0.025, 3: 0.012}))),  # fmt: skip
-    Recipe("pipeline_broken", 1, 0.005, (
+    Recipe("empty_packets", 1, 0.03, _with(
+        finish=Part({"E13 E11 E9 E13 E11 E9 E13 E11 E9 E26 E26 E26": 0.8,
+                     "E26 E26 E26 E13 E11 E9 E13 E11 E9 E13 E11 E9": 0.2}, "finish", gap=0.08),
+        delete=DELETE, middle=reads({0: 1.0}, {0: 0.889, 1: 0.074, 2: 0.025, 3: 0.012}),
+    )),  # fmt: skip
+    # a pipeline breaks while writing: responder exceptions (E10), receiveBlock failures (E14, E7), interrupts (E8),
+    # recovery with offset changes (E15) and mirror errors (E12); then re-replicated, or abandoned
+    Recipe("pipeline_broken", 1, 0.004, (
         WRITE, Part({
-            "E11 E10 E14 E7 E11 E10 E14 E7 E8 E11 E15 E5 E14 E7 E15 E5 | E11 E9 E11 E9 E26 E26": 0.5,
-            "E14 E7 E11 E10 E15 E5 E12 E14 E7 E11 E10 E14 E7 E8 E11 E5 E15 | E11 E9 E11 E9 E26 E26": 0.3,
-            "E11 E10 E14 E7 E8 E11 E14 E7": 0.2,
+            "E11 E10 E14 E7 E11 E10 E14 E7 E8 E11 E15 E5 E14 E7 E15 E5 | E11 E9 E11 E9 E26 E26": 0.6,
+            "E14 E7 E11 E10 E15 E5 E12 E14 E7 E11 E10 E14 E7 E8 E11 E5 E15 | E11 E9 E11 E9 E26 E26": 0.4,
         }, "finish", gap=0.4, pause=(5.0, 40.0)),
         Part({"E25 E18 E5 E16 E6 E26": 1.0}, "middle", gap=0.6), *ANOMALY_READS, DELETE_ALL,
     )),  # fmt: skip
+    Recipe("pipeline_abandoned", 1, 0.001, (WRITE, Part({"E11 E10 E14 E7 E8 E11 E14 E7": 1.0}, "finish", gap=0.4))),
     Recipe("replication_timeout", 1, 0.003,
            _with(Part({"E25 E18 E26 | E29": 1.0}, "middle", gap=0.6, pause=(300.0, 310.0)), REPLICATE)),
     Recipe("transfer_failed", 1, 0.001, _with(Part({"E25 E18 E5 E7 E17 E26": 1.0}, "middle", gap=0.6))),
-    Recipe("replica_unneeded", 1, 0.0005, _with(Part({"E25 E18 E5 E24 E16 E6 E26 E26 E21": 1.0}, "middle", gap=0.6))),
+    Recipe("replica_unneeded", 1, 0.0005,
+           _with(Part({"E25 E18 E5 E24 E16 E6 E26 E26 E21": 1.0}, "middle", gap=0.6))),
 )

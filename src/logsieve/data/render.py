@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from logsieve.data.simulate import LOG_START
+from logsieve.data.simulate import LOG_START, weighted_choice
 
 CHUNK_LINES = 1_000_000
 FULL_SIZE = 67_108_864  # 64 MB: 94 % of the sizes in the raw sample
@@ -33,12 +33,14 @@ FORMATS: dict[int, tuple[str, str, str]] = {
     3: ("INFO", "dfs.DataNode$DataXceiver", "{node}:50010 Served block {blk} to /{client}"),
     4: ("WARN", "dfs.DataNode$DataXceiver", "{node}:50010:Got exception while serving {blk} to /{client}:"),
     5: ("INFO", "dfs.DataNode$DataXceiver", "Receiving block {blk} src: /{peer}:{port} dest: /{node}:50010"),
-    6: ("INFO", "dfs.DataNode$DataXceiver", "Received block {blk} src: /{peer}:{port} dest: /{node}:50010 of size {size}"),
+    6: ("INFO", "dfs.DataNode$DataXceiver",
+        "Received block {blk} src: /{peer}:{port} dest: /{node}:50010 of size {size}"),
     7: ("INFO", "dfs.DataNode$DataXceiver", "writeBlock {blk} received exception {exception}"),
     8: ("INFO", "dfs.DataNode$PacketResponder", "PacketResponder {responder} for block {blk} Interrupted."),
     9: ("INFO", "dfs.DataNode$PacketResponder", "Received block {blk} of size {size} from /{peer}"),
-    10: ("INFO", "dfs.DataNode$PacketResponder", "PacketResponder {blk} {responder} Exception java.io.InterruptedIOException: "
-         "Interruped while waiting for IO on channel java.nio.channels.SocketChannel[closed]. 0 millis timeout left."),
+    10: ("INFO", "dfs.DataNode$PacketResponder",
+         "PacketResponder {blk} {responder} Exception java.io.InterruptedIOException: Interruped while waiting for IO "
+         "on channel java.nio.channels.SocketChannel[closed]. 0 millis timeout left."),
     11: ("INFO", "dfs.DataNode$PacketResponder", "PacketResponder {responder} for block {blk} terminating"),
     12: ("INFO", "dfs.DataNode$BlockReceiver", "{node}:50010:Exception writing block {blk} to mirror {peer}:50010"),
     13: ("INFO", "dfs.DataNode$BlockReceiver", "Receiving empty packet for block {blk}"),
@@ -49,15 +51,19 @@ FORMATS: dict[int, tuple[str, str, str]] = {
     17: ("WARN", "dfs.DataNode", "{peer}:50010:Failed to transfer {blk} to {node}:50010 got java.net.SocketException: "
          "Connection reset"),
     18: ("INFO", "dfs.DataNode", "{peer}:50010 Starting thread to transfer block {blk} to {node}:50010"),
+    19: ("INFO", "dfs.FSDataset", "Reopen Block {blk}"),
     20: ("WARN", "dfs.FSDataset", "Unexpected error trying to delete block {blk}. BlockInfo not found in volumeMap."),
     21: ("INFO", "dfs.FSDataset", "Deleting block {blk} file /mnt/hadoop/dfs/data/current/{subdir}{blk}"),
     22: ("INFO", "dfs.FSNamesystem", "BLOCK* NameSystem.allocateBlock: {path}. {blk}"),
     23: ("INFO", "dfs.FSNamesystem", "BLOCK* NameSystem.delete: {blk} is added to invalidSet of {node}:50010"),
-    24: ("INFO", "dfs.FSNamesystem", "BLOCK* Removing block {blk} from neededReplications as it does not belong to any file."),
+    24: ("INFO", "dfs.FSNamesystem",
+         "BLOCK* Removing block {blk} from neededReplications as it does not belong to any file."),
     25: ("INFO", "dfs.FSNamesystem", "BLOCK* ask {peer}:50010 to replicate {blk} to datanode(s) {node}:50010"),
-    26: ("INFO", "dfs.FSNamesystem", "BLOCK* NameSystem.addStoredBlock: blockMap updated: {node}:50010 is added to {blk} size {size}"),
-    27: ("WARN", "dfs.FSNamesystem", "BLOCK* NameSystem.addStoredBlock: Redundant addStoredBlock request received for {blk} on "
-         "{node}:50010 size {size}"),
+    26: ("INFO", "dfs.FSNamesystem",
+         "BLOCK* NameSystem.addStoredBlock: blockMap updated: {node}:50010 is added to {blk} size {size}"),
+    27: ("WARN", "dfs.FSNamesystem",
+         "BLOCK* NameSystem.addStoredBlock: Redundant addStoredBlock request received for {blk} on {node}:50010 "
+         "size {size}"),
     28: ("INFO", "dfs.FSNamesystem", "BLOCK* NameSystem.addStoredBlock: addStoredBlock request received for {blk} on "
          "{node}:50010 size {size} But it does not belong to any file."),
     29: ("WARN", "dfs.PendingReplicationMonitor", "PendingReplicationMonitor timed out block {blk}"),
@@ -93,7 +99,8 @@ def _paths(rng: np.random.Generator, alloc: np.ndarray) -> pl.Series:
     stamp = [(LOG_START + timedelta(seconds=1800 * int(j))).strftime("%Y%m%d%H%M") for j in jobs]
     kind = [JOB_KINDS[j % len(JOB_KINDS)] + (str(j // len(JOB_KINDS)) if j >= len(JOB_KINDS) else "") for j in jobs]
     phase = ["r" if k.startswith(("sortrand", "wcnt")) else "m" for k in kind]
-    prefix = pl.Series([f"/user/root/{k}/_temporary/_task_{s}_{j + 1:04d}_{p}_" for k, s, j, p in zip(kind, stamp, jobs, phase)])
+    prefix = pl.Series([f"/user/root/{k}/_temporary/_task_{s}_{j + 1:04d}_{p}_"
+                        for k, s, j, p in zip(kind, stamp, jobs, phase)])  # fmt: skip
     task = pl.Series(rng.integers(0, 400, size=len(alloc)))
     return pl.select(pl.concat_str(
         prefix.gather(np.searchsorted(jobs, job)), task.cast(pl.String).str.zfill(6), pl.lit("_0/part-"),
@@ -134,7 +141,7 @@ class Renderer:
         if name == "path":
             return self.path.gather(b)
         if name == "exception":
-            return pl.Series(list(EXCEPTIONS)).gather(_choice(rng, EXCEPTIONS, m))
+            return pl.Series(list(EXCEPTIONS)).gather(weighted_choice(rng, EXCEPTIONS, m))
         numbers = {
             "port": lambda: rng.integers(32768, 61000, size=m),
             "size": lambda: self.size[b],
@@ -183,11 +190,6 @@ class Renderer:
         return pl.concat(parts).sort("line_no")["line"]
 
 
-def _choice(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
-    w = np.fromiter(table.values(), float)
-    return rng.choice(len(w), size=size, p=w / w.sum())
-
-
 def occurrences(block: np.ndarray, event: np.ndarray) -> np.ndarray:
     """For each row: how many earlier rows have the same block and event (0, 1, 2, ...)."""
     key = block.astype(np.int64) * 32 + event
@@ -207,11 +209,15 @@ def write_log(blocks: pl.DataFrame, rows: pl.DataFrame, path: Path, seed: int = 
     tmp = path.with_name(f".{path.name}.tmp")
     line_no = rows["line_no"].to_numpy()
     cuts = np.searchsorted(line_no, np.arange(0, line_no[-1] + CHUNK_LINES, CHUNK_LINES), side="right")
-    with open(tmp, "wb") as fh:
-        for lo, hi in zip(cuts[:-1], cuts[1:]):
-            if hi > lo:
-                renderer.lines(rows.slice(lo, hi - lo)).to_frame().write_csv(fh, include_header=False, quote_style="never")
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as fh:
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                if hi > lo:
+                    text = renderer.lines(rows.slice(lo, hi - lo)).to_frame()
+                    text.write_csv(fh, include_header=False, quote_style="never")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

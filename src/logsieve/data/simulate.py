@@ -34,7 +34,7 @@ def check_args(n_blocks: int, anomaly_rate: float, seed: int = 0) -> None:
         raise LogsieveError(f"seed must be a non-negative integer, got {seed!r}")
 
 
-def _draw(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
+def weighted_choice(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
     """Indices into ``table`` drawn with its (unnormalised) weights."""
     w = np.fromiter(table.values(), float)
     return rng.choice(len(w), size=size, p=w / w.sum())
@@ -53,9 +53,12 @@ def _assign_recipes(n: int, anomaly_rate: float, rng: np.random.Generator) -> tu
     return labels, recipe
 
 
-def _part_rows(part: Part, blocks: np.ndarray, anchors: dict[str, np.ndarray], rng: np.random.Generator):
-    """(block, event, time) rows of one part for the given blocks."""
-    reps = np.fromiter(part.repeat.keys(), int)[_draw(rng, part.repeat, len(blocks))]
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray]  # block, event, time
+
+
+def _part_rows(part: Part, blocks: np.ndarray, anchors: dict[str, np.ndarray], rng: np.random.Generator) -> list[Rows]:
+    """(block, event, time) rows of one part for the given blocks: a variant, start and spacing per occurrence."""
+    reps = np.fromiter(part.repeat.keys(), int)[weighted_choice(rng, part.repeat, len(blocks))]
     inst = np.repeat(blocks, reps)  # one entry per occurrence of the part
     if part.anchor == "middle":
         lo, hi = anchors["finish"][inst] + 1.0, anchors["delete"][inst] - 1.0
@@ -63,7 +66,7 @@ def _part_rows(part: Part, blocks: np.ndarray, anchors: dict[str, np.ndarray], r
     else:
         base = anchors[part.anchor][inst]
     base = base + rng.uniform(*part.offset, size=len(inst))
-    choice = _draw(rng, part.variants, len(inst))
+    choice = weighted_choice(rng, part.variants, len(inst))
     out = []
     for v, text in enumerate(part.variants):
         sel = choice == v
@@ -104,16 +107,15 @@ def simulate_timeline(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) 
     check_args(n_blocks, anomaly_rate, seed)
     rng = np.random.default_rng(seed)
     labels, recipe = _assign_recipes(n_blocks, anomaly_rate, rng)
-    ids = rng.integers(-(2**63), 2**63 - 1, size=n_blocks, dtype=np.int64)
-    while len(np.unique(ids)) < n_blocks:  # collisions are astronomically rare; redraw to stay unique
-        ids = np.unique(np.concatenate([ids, rng.integers(-(2**63), 2**63 - 1, size=n_blocks, dtype=np.int64)]))
-        ids = ids[rng.permutation(len(ids))][:n_blocks]
+    ids = rng.integers(-(2**63), 2**63 - 1, size=n_blocks, dtype=np.int64)  # HDFS block ids: random signed 64 bit
+    while (dup := np.setdiff1d(np.arange(n_blocks), np.unique(ids, return_index=True)[1])).size:  # ~never
+        ids[dup] = rng.integers(-(2**63), 2**63 - 1, size=dup.size, dtype=np.int64)
     alloc = np.cumsum(rng.exponential(1.0 / BLOCKS_PER_SECOND, size=n_blocks))
     finish = alloc + rng.uniform(*WRITE_SECONDS, size=n_blocks)
     delete = finish + rng.lognormal(np.log(LIFETIME_MEDIAN), LIFETIME_SIGMA, size=n_blocks)
     anchors = {"alloc": alloc, "finish": finish, "delete": delete}
 
-    parts = []
+    parts: list[Rows] = []
     for r, rec in enumerate(RECIPES):
         blocks = np.flatnonzero(recipe == r)
         if len(blocks):
@@ -125,7 +127,8 @@ def simulate_timeline(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) 
         "t": np.concatenate([p[2] for p in parts]),
     })  # fmt: skip
     rows = _batch_asks(rows).sort("t", "line")
-    rows = rows.with_columns(line_no=(pl.col("line") != pl.col("line").shift()).fill_null(True).cum_sum().cast(pl.Int64))
+    new_line = (pl.col("line") != pl.col("line").shift()).fill_null(True)
+    rows = rows.with_columns(line_no=new_line.cum_sum().cast(pl.Int64))  # 1-based, as in the file
     blocks = pl.DataFrame({
         "block": np.arange(n_blocks, dtype=np.int32),
         "block_id": "blk_" + pl.Series(ids).cast(pl.String),
