@@ -101,6 +101,11 @@ TEMPLATES = {  # loghub HDFS templates (E1..E30), `<*>` = wildcard; first match 
 LINE = r"^\d{6} \d{6} \d+ (INFO|WARN) [\w$.]+: (?P<msg>.*)$"
 
 
+def test_embedded_templates_are_loghubs(shared_hdfs):
+    real = pl.read_csv(shared_hdfs / "templates.csv")
+    assert dict(zip(real["EventId"], real["EventTemplate"])) == {f"E{e}": t for e, t in TEMPLATES.items()}
+
+
 def _template_regex(template: str) -> str:
     return "^" + ".*".join(re.escape(p) for p in template.split("<*>")) + "$"
 
