@@ -4,8 +4,10 @@ Times ``simulate_logs`` (575,061 blocks, 2.93 % anomalous: ~11 M lines) end to e
 same seed with ``sessions_sample.csv.gz`` (JSD of event frequencies and length histograms per class, quantiles,
 duplication) when the shared data is present ($LOGSIEVE_DATA or ../shared/data/hdfs).
 
-    /work/venv/bin/python benchmarks/simulate.py [--blocks 575061] [--anomaly-rate 0.02928 (= 16,838 / 575,061)] [--seed 0]
+    /work/venv/bin/python benchmarks/simulate.py [--blocks 575061] [--anomaly-rate 0.02928] [--seed 0]
         [--out DIR (default: a temp dir, deleted)] [--json benchmarks/results/simulate.json]
+
+The default rate is HDFS_v1's own, 16,838 / 575,061.
 """
 
 from __future__ import annotations
