@@ -6,7 +6,7 @@ from datetime import datetime
 
 import polars as pl
 
-from logsieve.data.sessionize import sessionize, with_block_ids
+from logsieve.data.sessionize import group_lines, merge_groups, sessionize, with_block_ids
 
 
 def _lines(rows: list[tuple[int, str, str, str]]) -> pl.DataFrame:
@@ -57,3 +57,16 @@ def test_labels_join_and_unknown_blocks_stay_null(tmp_path):
         _lines([(1, "100000", "E5", "blk_1"), (2, "100000", "E5", "blk_2"), (3, "100000", "E5", "blk_3")]), labels
     )
     assert dict(zip(s["session_id"], s["label"])) == {"blk_1": 1, "blk_2": 0, "blk_3": None}
+
+
+def test_pieces_out_of_time_order_are_merged_by_time():
+    """Two files whose times overlap (two nodes' logs): partial sessions are re-sorted, not concatenated."""
+    first = group_lines(_lines([(1, "100005", "E2", "blk_1"), (2, "100009", "E4", "blk_1")]))
+    second = group_lines(_lines([(3, "100001", "E1", "blk_1"), (4, "100007", "E3", "blk_1")]))
+    merged = merge_groups([first, second]).row(0, named=True)
+    assert merged["events"] == ["E1", "E2", "E3", "E4"] and merged["line_numbers"] == [3, 1, 4, 2]
+    early = group_lines(_lines([(1, "100001", "E1", "blk_1"), (2, "100002", "E2", "blk_2")]))
+    late = group_lines(_lines([(3, "100002", "E3", "blk_1"), (4, "100003", "E4", "blk_2")]))
+    joined = merge_groups([early, late])
+    assert joined["events"].to_list() == [["E1", "E3"], ["E2", "E4"]]
+    assert joined["line_numbers"].to_list() == [[1, 3], [2, 4]]

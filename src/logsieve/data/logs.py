@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from logsieve.data.templates import mask_digits
@@ -37,8 +36,8 @@ FIELDS = ("date", "time", "pid", "level", "component", "content")
 EMPTY, TOO_LONG, NON_UTF8, BINARY = "empty", "too_long", "non_utf8", "binary"
 MALFORMED, BAD_TIME, BAD_GZIP = "malformed", "bad_timestamp", "corrupt_gzip"
 
-_CONTROL = np.zeros(256, dtype=bool)
-_CONTROL[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True  # not \t, \n, \r (\r\n is a line end)
+_CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])  # not \t, \n, \r (\r\n is a line end)
+_NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL)
 
 
 @dataclass
@@ -235,7 +234,7 @@ def split_lines(
         NON_UTF8: pl.col("n").is_in(list(bad)) if bad else None,
         EMPTY: line == "",
         TOO_LONG: line.str.len_bytes() > MAX_LINE_BYTES,
-        BINARY: line.str.contains(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]") if _CONTROL[np.frombuffer(data, np.uint8)].any() else None,
+        BINARY: line.str.contains(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]") if data.translate(None, _NOT_CONTROL) else None,
         MALFORMED: ~line.str.contains(HEADER_RE),
         BAD_TIME: pl.col("timestamp").is_null(),
     }

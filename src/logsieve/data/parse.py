@@ -1,32 +1,30 @@
 """Raw HDFS logs -> the session table: read, match templates, sessionize, join labels.
 
-Chunks of whole lines are handled by worker processes (one per core) that return a compact table of
-(line, time, event, blocks); the parent numbers lines, folds reject counts, and sessionizes. Known-template
-matching happens in the workers; a mined vocabulary has to grow in line order, so mining runs in the parent.
+Chunks of whole lines are handled by worker threads (one per core; polars releases the GIL) that return a
+compact table of (line, time, event, blocks); the caller numbers lines, folds reject counts, and sessionizes.
+Known-template matching happens in the workers; a mined vocabulary has to grow in line order, so mining runs
+in the calling thread while the workers prepare the next chunks.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import chain, islice
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 
 from logsieve.data.logs import CHUNK_BYTES, Chunk, RejectStats, iter_chunks, split_lines
-from logsieve.data.sessionize import sessionize, with_block_ids
+from logsieve.data.sessionize import add_labels, group_lines, merge_groups, with_block_ids
 from logsieve.data.templates import HDFS, TemplateMatcher
 from logsieve.errors import DataError, LogsieveError
 
 MINE = "mine"
 NO_TEMPLATE = "no_template"
-_matcher: TemplateMatcher | None = None  # one per worker process; its skeleton cache lives across chunks
 
 
 @dataclass
@@ -67,25 +65,21 @@ def parse_logs_report(
         label_table = load_label_table(labels)  # fail on a bad label file before the long part
     miner, fit = _miner_for(templates)
     stats = RejectStats(keep=rejects is not None)
-    work = _known_chunk if miner is None else _content_chunk
-    frames, offset, file_lines = [], 0, Counter()
-    for chunk, (frame, chunk_stats) in _ordered_map(work, iter_chunks(paths, chunk_bytes), n_jobs):
-        if miner is not None and frame.height:
-            contents = frame["content"]
-            events = miner.fit_transform(contents) if fit else miner.transform(contents)
-            frame = frame.drop("content").with_columns(event=events.cast(pl.String))
-        frames.append(frame.with_columns(line_number=pl.col("n").cast(pl.Int64) + (offset + 1)).drop("n"))
+    matcher = TemplateMatcher()
+    work = partial(_known_chunk, matcher) if miner is None else _content_chunk
+    parts, offset, file_lines = [], 0, Counter()
+    for chunk, (part, chunk_stats) in _ordered_map(work, iter_chunks(paths, chunk_bytes), n_jobs):
+        if miner is not None:
+            part = _mine(miner, fit, part)
+        parts.append(part.with_columns(pl.col("line_numbers") + (offset + 1)))
         stats.merge(chunk_stats, chunk.source, file_lines[chunk.source])
         offset += chunk_stats.lines
         file_lines[chunk.source] += chunk_stats.lines
     if rejects is not None:
         stats.write(rejects)
-    lines = pl.concat(frames) if frames else pl.DataFrame()
-    if lines.height == 0:
+    if not any(p.height for p in parts):
         raise DataError(", ".join(map(str, paths)), f"no block sessions found ({stats.summary()})")
-    if miner is None:
-        lines = lines.with_columns(event=TemplateMatcher().decode(lines["event"]))
-    sessions = sessionize(lines, label_table)
+    sessions = add_labels(merge_groups(parts), label_table)
     return ParseResult(sessions, stats, miner)
 
 
@@ -105,63 +99,61 @@ def _miner_for(templates: str | Path):
     return TemplateMiner.load(path), False
 
 
-def _known_chunk(chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
-    """Worker: one chunk -> (n, timestamp, event code, blocks) of lines that have a template and a block."""
-    global _matcher
-    if _matcher is None:
-        _matcher = TemplateMatcher()
+def _known_chunk(matcher: TemplateMatcher, chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
+    """Worker: one chunk -> partial sessions of its lines that have a template and a block (line numbers from 0)."""
     good, stats = split_lines(chunk.read(), chunk.source, chunk.error, masked=True)
-    good = with_block_ids(good.with_columns(event=_matcher.codes(good["masked"])))
+    good = with_block_ids(good.with_columns(event=matcher.codes(good["masked"])))
     for n, text in good.filter(pl.col("event").is_null()).select("n", "line").iter_rows():
         stats.add(chunk.source, n + 1, NO_TEMPLATE, text)
-    good = good.filter(pl.col("event").is_not_null())
-    return _with_blocks(good.select("n", "timestamp", "event", "blocks"), stats)
+    good = _drop_unblocked(good.filter(pl.col("event").is_not_null()), stats)
+    lines = good.select("blocks", "timestamp", line_number="n", event=matcher.decode(good["event"]))
+    return group_lines(lines), stats
 
 
 def _content_chunk(chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
-    """Worker: one chunk -> (n, timestamp, content, blocks); the parent mines templates from ``content``."""
+    """Worker: one chunk -> (blocks, timestamp, line_number, content) of lines with a block; mining comes later."""
     good, stats = split_lines(chunk.read(), chunk.source, chunk.error)
     line = pl.col("line")  # the header check guarantees the first ": " ends the component
-    good = with_block_ids(good).select(
-        "n", "timestamp", "blocks", content=line.str.slice(line.str.find(": ", literal=True) + 2)
-    )
-    return _with_blocks(good, stats)
+    good = _drop_unblocked(with_block_ids(good), stats)
+    return good.select(
+        "blocks", "timestamp", line_number="n", content=line.str.slice(line.str.find(": ", literal=True) + 2)
+    ), stats
 
 
-def _with_blocks(frame: pl.DataFrame, stats: RejectStats) -> tuple[pl.DataFrame, RejectStats]:
+def _mine(miner, fit: bool, lines: pl.DataFrame) -> pl.DataFrame:
+    """Caller thread, in line order: template ids for a chunk's contents, then its partial sessions."""
+    if lines.height:
+        contents = lines["content"]
+        events = miner.fit_transform(contents) if fit else miner.transform(contents)
+        lines = lines.with_columns(event=events.cast(pl.String))
+    else:
+        lines = lines.with_columns(event=pl.lit(None, pl.String))
+    return group_lines(lines.drop("content"))
+
+
+def _drop_unblocked(lines: pl.DataFrame, stats: RejectStats) -> pl.DataFrame:
     """Drop (but count) lines that name no block: they belong to no session."""
-    has = frame["blocks"].list.len() > 0
+    has = lines["blocks"].list.len() > 0
     stats.unblocked += int((~has).sum())
-    return frame.filter(has), stats
+    return lines.filter(has)
 
 
 def _ordered_map(
     fn: Callable[[Chunk], tuple], chunks: Iterator[Chunk], n_jobs: int | None
 ) -> Iterator[tuple[Chunk, tuple]]:
-    """(chunk, fn(chunk)) in input order; worker processes when there is more than one chunk, with a bounded
-    number of chunks in flight so a big .gz or stdin is never held in memory whole."""
+    """(chunk, fn(chunk)) in input order, ``n_jobs`` chunks at a time, with a bounded number in flight so a big
+    .gz or stdin is never held in memory whole. Threads suffice: polars releases the GIL in its kernels."""
     n_jobs = n_jobs or os.cpu_count() or 1
-    head = list(islice(chunks, 2))
-    if n_jobs == 1 or len(head) < 2:
-        for chunk in chain(head, chunks):
-            yield chunk, fn(chunk)
+    if n_jobs == 1:
+        yield from ((chunk, fn(chunk)) for chunk in chunks)
         return
-    pending: list[tuple[Chunk, Future]] = []
-    started = False
-    try:
-        with ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) as pool:
-            for chunk in chain(head, chunks):
-                pending.append((chunk, pool.submit(fn, chunk)))
-                while len(pending) > 2 * n_jobs or (pending and pending[0][1].done()):
-                    result = pending[0][1].result()
-                    started = True
-                    yield pending.pop(0)[0], result
-            while pending:
-                result = pending[0][1].result()
-                yield pending.pop(0)[0], result
-    except BrokenProcessPool:
-        if started:
-            raise
-        # workers could not start (e.g. a script without `if __name__ == "__main__":`): work here instead
-        for chunk in chain((c for c, _ in pending), chunks):
-            yield chunk, fn(chunk)
+    pending: deque[tuple[Chunk, Future]] = deque()
+    with ThreadPoolExecutor(n_jobs) as pool:
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(fn, chunk)))
+            while len(pending) > n_jobs or (pending and pending[0][1].done()):
+                done, fut = pending.popleft()
+                yield done, fut.result()
+        while pending:
+            done, fut = pending.popleft()
+            yield done, fut.result()

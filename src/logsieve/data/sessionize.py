@@ -21,13 +21,9 @@ def with_block_ids(lines: pl.DataFrame, column: str = "line") -> pl.DataFrame:
     return lines.with_columns(blocks=pl.col(column).str.extract_all(BLOCK_RE).list.unique(maintain_order=True))
 
 
-def sessionize(lines: pl.DataFrame, labels: str | Path | pl.DataFrame | None = None) -> pl.DataFrame:
-    """Group lines into block sessions.
-
-    ``lines`` has ``blocks`` (list[str]), ``event`` (str), ``timestamp`` (datetime) and ``line_number`` (int).
-    ``labels`` is an anomaly_label.csv path or a (session_id, label) table; blocks it lacks get a null label.
-    Returns session_id, label, events, start_time, line_numbers and end_time, sessions in order of first line.
-    """
+def group_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines (``blocks``, ``timestamp``, ``line_number``, ``event``) -> partial sessions of just these lines:
+    session_id, events, line_numbers, times, each in (time, line) order; sessions in order of first line."""
     rows = (
         lines.select(pl.col("blocks").alias("session_id"), "timestamp", "line_number", "event")
         .explode("session_id")
@@ -35,12 +31,35 @@ def sessionize(lines: pl.DataFrame, labels: str | Path | pl.DataFrame | None = N
     )
     if not (rows["line_number"].is_sorted() and rows["timestamp"].is_sorted()):
         rows = rows.sort("timestamp", "line_number", maintain_order=True)
-    sessions = rows.group_by("session_id", maintain_order=True).agg(
-        events=pl.col("event"),
-        start_time=pl.col("timestamp").first(),
-        end_time=pl.col("timestamp").last(),
-        line_numbers=pl.col("line_number"),
+    return rows.group_by("session_id", maintain_order=True).agg(
+        events=pl.col("event"), line_numbers=pl.col("line_number"), times=pl.col("timestamp")
     )
+
+
+def merge_groups(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Partial sessions of consecutive pieces of the input -> whole sessions (without labels).
+
+    When each piece ends no later (in time and line) than the next begins, which is the case for a log
+    written in time order, a session is the concatenation of its partials; otherwise its lines are re-sorted.
+    """
+    parts = [p for p in parts if p.height]
+    bounds = [(p["times"].list.first().min(), p["times"].list.last().max()) for p in parts]
+    in_order = all(end <= nxt for (_, end), (nxt, _) in zip(bounds, bounds[1:]))
+    groups = pl.concat(parts)
+    if not in_order:
+        rows = groups.explode("events", "line_numbers", "times").sort("times", "line_numbers", maintain_order=True)
+        groups = rows.group_by("session_id", maintain_order=True).agg("events", "line_numbers", "times")
+    return groups.group_by("session_id", maintain_order=True).agg(
+        pl.col("events").list.explode(),
+        pl.col("line_numbers").list.explode(),
+        start_time=pl.col("times").first().list.first(),
+        end_time=pl.col("times").last().list.last(),
+    )
+
+
+def add_labels(sessions: pl.DataFrame, labels: str | Path | pl.DataFrame | None = None) -> pl.DataFrame:
+    """Join labels (anomaly_label.csv path or a session_id, label table; missing blocks get null) and check the
+    table. Returns session_id, label, events, start_time, line_numbers and end_time."""
     if labels is None:
         sessions = sessions.with_columns(label=pl.lit(None, pl.Int8))
     else:
@@ -48,3 +67,11 @@ def sessionize(lines: pl.DataFrame, labels: str | Path | pl.DataFrame | None = N
         sessions = sessions.join(table.select("session_id", "label"), on="session_id", how="left", maintain_order="left")
     out = validate_sessions(sessions.with_columns(pl.col("line_numbers").cast(pl.List(pl.Int64))), "sessions")
     return out.with_columns(sessions["end_time"])  # validate_sessions keeps only the shared columns
+
+
+def sessionize(lines: pl.DataFrame, labels: str | Path | pl.DataFrame | None = None) -> pl.DataFrame:
+    """Group lines into labelled block sessions in one go (``group_lines`` + ``merge_groups`` + ``add_labels``).
+
+    ``lines`` has ``blocks`` (list[str]), ``event`` (str), ``timestamp`` (datetime) and ``line_number`` (int).
+    """
+    return add_labels(merge_groups([group_lines(lines)]), labels)
