@@ -126,22 +126,18 @@ class Renderer:
 
     def _field(self, name: str, df: pl.DataFrame) -> pl.Series:
         """Values of one ``{field}`` for the lines in ``df`` (all of one event kind)."""
-        b, occ, m = df["block"].to_numpy(), df["occ"].to_numpy(), df.height
-        rng = self.rng
-        if name == "blk":
-            return df["blk"] if "blk" in df.columns else self.blk.gather(b)
-        if name == "node":  # n-th line of this kind in the block -> n-th replica (4th: replication target)
-            return self.ips.gather(self.nodes[b, occ % 4])
-        if name == "peer":  # the upstream node of the pipeline (or the replication source)
-            return self.ips.gather(self.nodes[b, np.where(occ % 4 == 3, 0, np.maximum(occ % 4 - 1, 0))])
-        if name == "client":
-            return self.ips.gather(rng.integers(0, len(self.ips), size=m))
-        if name == "subdir":
-            return SUBDIRS.gather(rng.integers(0, len(SUBDIRS), size=m))
-        if name == "path":
-            return self.path.gather(b)
-        if name == "exception":
-            return pl.Series(list(EXCEPTIONS)).gather(weighted_choice(rng, EXCEPTIONS, m))
+        if name == "blk" and "blk" in df.columns:  # multi-block lines come with their block list
+            return df["blk"]
+        b, occ, m, rng = df["block"].to_numpy(), df["occ"].to_numpy(), df.height, self.rng
+        texts = {  # n-th line of a kind in a block -> n-th replica; the 4th is the replication target
+            "blk": lambda: self.blk.gather(b),
+            "node": lambda: self.ips.gather(self.nodes[b, occ % 4]),
+            "peer": lambda: self.ips.gather(self.nodes[b, np.where(occ % 4 == 3, 0, np.maximum(occ % 4 - 1, 0))]),
+            "client": lambda: self.ips.gather(rng.integers(0, len(self.ips), size=m)),
+            "subdir": lambda: SUBDIRS.gather(rng.integers(0, len(SUBDIRS), size=m)),
+            "path": lambda: self.path.gather(b),
+            "exception": lambda: pl.Series(list(EXCEPTIONS)).gather(weighted_choice(rng, EXCEPTIONS, m)),
+        }
         numbers = {
             "port": lambda: rng.integers(32768, 61000, size=m),
             "size": lambda: self.size[b],
@@ -149,7 +145,7 @@ class Renderer:
             "offset": lambda: rng.integers(1, 1024, size=m) * 65536,
             "meta_offset": lambda: rng.integers(1, 1024, size=m) * 512 + 7,
         }
-        return pl.Series(numbers[name]()).cast(pl.String)
+        return texts[name]() if name in texts else pl.Series(numbers[name]()).cast(pl.String)
 
     def _messages(self, event: int, df: pl.DataFrame) -> pl.DataFrame:
         level, component, fmt = FORMATS[event]
