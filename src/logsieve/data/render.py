@@ -108,6 +108,20 @@ def _paths(rng: np.random.Generator, alloc: np.ndarray) -> pl.Series:
     )).to_series()  # fmt: skip
 
 
+REPLICATION_EVENTS = (6, 16, 17, 18, 24, 25)  # {node} = the new replica, {peer} = the replica copied from
+
+
+def roles(event: int, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of a block's four DataNodes a line names as {node} and {peer}: the n-th line of a kind in a block is
+    about the n-th replica (the 4th is the replication target), its peer the upstream node of the write pipeline."""
+    if event in REPLICATION_EVENTS:
+        return np.full_like(occ, 3), occ % 3
+    if event == 12:  # a pipeline node failing to write to its downstream mirror
+        return occ % 3, occ % 3 + 1
+    replica = occ % 4
+    return replica, np.where(replica == 3, 0, np.maximum(replica - 1, 0))
+
+
 SUBDIRS = pl.Series(["", ""] + [f"subdir{i}/" for i in range(2, 64)])  # ~3 % of block files sit in current/ itself
 PID_CODE = {"worker": 0, "namenode": 1, "daemon": 2, "scanner": 3}
 
@@ -129,10 +143,11 @@ class Renderer:
         if name == "blk" and "blk" in df.columns:  # multi-block lines come with their block list
             return df["blk"]
         b, occ, m, rng = df["block"].to_numpy(), df["occ"].to_numpy(), df.height, self.rng
-        texts = {  # n-th line of a kind in a block -> n-th replica; the 4th is the replication target
+        node, peer = roles(int(df["event"][0]), occ)
+        texts = {
             "blk": lambda: self.blk.gather(b),
-            "node": lambda: self.ips.gather(self.nodes[b, occ % 4]),
-            "peer": lambda: self.ips.gather(self.nodes[b, np.where(occ % 4 == 3, 0, np.maximum(occ % 4 - 1, 0))]),
+            "node": lambda: self.ips.gather(self.nodes[b, node]),
+            "peer": lambda: self.ips.gather(self.nodes[b, peer]),
             "client": lambda: self.ips.gather(rng.integers(0, len(self.ips), size=m)),
             "subdir": lambda: SUBDIRS.gather(rng.integers(0, len(SUBDIRS), size=m)),
             "path": lambda: self.path.gather(b),
@@ -152,7 +167,7 @@ class Renderer:
         if event == 30:  # one "ask … to delete" line names every block of its batch
             df = df.with_columns(blk=self.blk.gather(df["block"].to_numpy()))
             df = df.group_by("line_no", maintain_order=True).agg(
-                pl.col("ts", "pid", "block", "occ").first(), pl.col("blk").str.join(" ")
+                pl.col("ts", "pid", "block", "occ", "event").first(), pl.col("blk").str.join(" ")
             )
         pieces: list[pl.Expr] = []
         fields: dict[str, pl.Series] = {}
