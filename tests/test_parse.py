@@ -52,7 +52,7 @@ def test_sessions_rejects_and_labels(tmp_path):
     assert pl.read_csv(tmp_path / "rejects.csv")["reason"].to_list() == ["malformed", "no_template"]
 
 
-def test_worker_processes_give_the_same_table(tmp_path):
+def test_worker_threads_give_the_same_table(tmp_path):
     log = tmp_path / "hdfs.log.gz"
     write_log(log, blocks=300)
     one = parse_logs_report([log], n_jobs=1, chunk_bytes=4096).sessions

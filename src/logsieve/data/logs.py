@@ -3,7 +3,7 @@
 A line looks like ``081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_… terminating``
 (date yymmdd, time HHMMSS, pid, level, component, content). Inputs are read in chunks of whole lines so that
 an 11 M-line log never sits in memory as text, and chunks of plain files are mere byte ranges that a worker
-process can read itself. Bad lines (empty, too long, not UTF-8, binary, no HDFS header, impossible time) are
+reads itself. Bad lines (empty, too long, not UTF-8, binary, no HDFS header, impossible time) are
 never fatal and never silently dropped: each one is counted by reason in ``RejectStats``.
 """
 
@@ -60,7 +60,8 @@ class RejectStats:
             self.rows.append((source, line, reason, text[:REJECT_TEXT_CHARS]))
 
     def merge(self, other: RejectStats, source: str, line_offset: int) -> None:
-        """Fold in a chunk's stats, whose line numbers count from 0 within the chunk."""
+        """Fold in a chunk's stats, whose line numbers count from 1 within the chunk; ``line_offset`` = lines of
+        the same source before the chunk."""
         self.lines += other.lines
         self.unblocked += other.unblocked
         self.counts.update(other.counts)
@@ -95,9 +96,12 @@ class Chunk:
     def read(self) -> bytes:
         if self.data is not None:
             return self.data
-        with open(self.source, "rb") as f:
-            f.seek(self.offset)
-            return f.read(self.size)
+        try:
+            with open(self.source, "rb") as f:
+                f.seek(self.offset)
+                return f.read(self.size)
+        except OSError as exc:
+            raise DataError(self.source, f"cannot read ({exc.strerror or exc})") from None
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[str]:
@@ -262,16 +266,13 @@ def parse_fields(lines: pl.DataFrame) -> pl.DataFrame:
 
 def read_logs(paths: Iterable[str | Path], keep_rejects: bool = False) -> tuple[pl.DataFrame, RejectStats]:
     """Every good line of ``paths`` with its fields; ``line_number`` is 1-based across all inputs in order."""
-    stats, frames, offset = RejectStats(keep=keep_rejects), [], 0
-    file_offsets: Counter = Counter()
+    stats, offset = RejectStats(keep=keep_rejects), 0
+    frames, file_offsets = [split_lines(b"")[0].with_columns(line_number=pl.lit(0, pl.Int64), source=pl.lit(""))], Counter()
     for chunk in iter_chunks(paths):
         df, chunk_stats = split_lines(chunk.read(), chunk.source, chunk.error)
         frames.append(df.with_columns(line_number=pl.col("n").cast(pl.Int64) + offset + 1, source=pl.lit(chunk.source)))
         stats.merge(chunk_stats, chunk.source, file_offsets[chunk.source])
         offset += chunk_stats.lines
         file_offsets[chunk.source] += chunk_stats.lines
-    lines = pl.concat(frames) if frames else pl.DataFrame(schema={"line": pl.String, "line_number": pl.Int64})
-    if lines.height == 0:
-        return lines, stats
-    out = parse_fields(lines)
+    out = parse_fields(pl.concat(frames))
     return out.select("line_number", "source", "timestamp", *FIELDS, "line"), stats

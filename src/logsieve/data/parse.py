@@ -1,9 +1,9 @@
 """Raw HDFS logs -> the session table: read, match templates, sessionize, join labels.
 
-Chunks of whole lines are handled by worker threads (one per core; polars releases the GIL) that return a
-compact table of (line, time, event, blocks); the caller numbers lines, folds reject counts, and sessionizes.
-Known-template matching happens in the workers; a mined vocabulary has to grow in line order, so mining runs
-in the calling thread while the workers prepare the next chunks.
+Chunks of whole lines go to worker threads (one per core; polars releases the GIL in its kernels), which
+check, match and group their lines into partial sessions; the calling thread numbers lines, folds reject
+counts and merges the partials in input order. A mined vocabulary has to grow in line order, so in mining
+mode the workers only prepare contents and the calling thread mines while they read ahead.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -22,6 +23,9 @@ from logsieve.data.logs import CHUNK_BYTES, Chunk, RejectStats, iter_chunks, spl
 from logsieve.data.sessionize import add_labels, group_lines, merge_groups, with_block_ids
 from logsieve.data.templates import HDFS, TemplateMatcher
 from logsieve.errors import DataError, LogsieveError
+
+if TYPE_CHECKING:
+    from logsieve.data.mining import TemplateMiner
 
 MINE = "mine"
 NO_TEMPLATE = "no_template"
@@ -31,7 +35,7 @@ NO_TEMPLATE = "no_template"
 class ParseResult:
     sessions: pl.DataFrame
     stats: RejectStats
-    miner: object | None = None  # the fitted TemplateMiner in mining mode
+    miner: TemplateMiner | None = None  # the fitted miner in mining mode (save it to reuse its ids)
 
 
 def parse_logs(
@@ -83,7 +87,7 @@ def parse_logs_report(
     return ParseResult(sessions, stats, miner)
 
 
-def _miner_for(templates: str | Path):
+def _miner_for(templates: str | Path) -> tuple[TemplateMiner | None, bool]:
     """(miner or None, learn?) for the ``templates`` option."""
     if str(templates) == HDFS:
         return None, False
@@ -120,7 +124,7 @@ def _content_chunk(chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
     ), stats
 
 
-def _mine(miner, fit: bool, lines: pl.DataFrame) -> pl.DataFrame:
+def _mine(miner: TemplateMiner, fit: bool, lines: pl.DataFrame) -> pl.DataFrame:
     """Caller thread, in line order: template ids for a chunk's contents, then its partial sessions."""
     if lines.height:
         contents = lines["content"]
