@@ -7,8 +7,12 @@ order like the real log; 50 replicas give 11.1 M lines and 575,050 blocks, the s
 whole cost). CPU seconds are reported too: on a shared machine the wall time depends on what else runs
 (the 1-minute load average is recorded), CPU time much less.
 
+With ``--source simulate`` the input is instead ``logsieve simulate`` output of 575,061 blocks (HDFS_v1's count),
+whose blocks interleave like the real log's but whose messages are less varied than real lines.
+
     python benchmarks/parse.py                       # known templates on 11.1 M lines, mining on 2.2 M
     python benchmarks/parse.py --replicas 5 --modes hdfs
+    python benchmarks/parse.py --source simulate --modes hdfs,mine
 """
 
 from __future__ import annotations
@@ -54,6 +58,15 @@ def build_log(sample: Path, replicas: int, out: Path) -> Path:
     return out
 
 
+def simulate_log(blocks: int, out: Path) -> Path:
+    """``logsieve simulate`` output (cached by folder name)."""
+    from logsieve.data.simulate import simulate_logs
+
+    if not (out / "HDFS.log").exists():
+        simulate_logs(blocks, 0.029, 0, out)
+    return out / "HDFS.log"
+
+
 def measure(log: Path, mode: str) -> dict:
     """Run one parse in a fresh process and return its figures."""
     cmd = [sys.executable, __file__, "--child", str(log), "--modes", mode]
@@ -86,6 +99,8 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=50, help="copies of the 2 %% sample for known-template mode")
     ap.add_argument("--mine-replicas", type=int, default=10, help="copies for mining mode")
     ap.add_argument("--modes", default="hdfs,mine")
+    ap.add_argument("--source", choices=("replicate", "simulate"), default="replicate")
+    ap.add_argument("--blocks", type=int, default=575_061, help="blocks to simulate with --source simulate")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/logsieve-bench"), help="generated logs (not committed)")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "parse.json")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -93,16 +108,21 @@ def main() -> None:
     if args.child:
         return child(args.child, args.modes)
 
-    sample = find_sample(args.data)
+    sample = find_sample(args.data) if args.source == "replicate" else None
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for mode in args.modes.split(","):
         replicas = args.replicas if mode == "hdfs" else args.mine_replicas
         t0 = time.perf_counter()
-        log = build_log(sample, replicas, args.workdir / f"hdfs_2pct_x{replicas}.log")
+        if args.source == "simulate":
+            log = simulate_log(args.blocks, args.workdir / f"simulated_{args.blocks}")
+            source = f"logsieve simulate, {args.blocks:,} blocks, anomaly rate 0.029, seed 0"
+        else:
+            log = build_log(sample, replicas, args.workdir / f"hdfs_2pct_x{replicas}.log")
+            source = f"2 % sample x {replicas} (replicated, rewritten block ids, times shifted)"
         print(f"input: {log} ({log.stat().st_size / 1e9:.2f} GB, built/cached in {time.perf_counter() - t0:.0f} s)")
         load = os.getloadavg()[0]
-        r = measure(log, mode) | {"input": f"2 % sample x {replicas} (replicated, rewritten block ids)",
+        r = measure(log, mode) | {"input": source,
                                   "bytes": log.stat().st_size, "load_avg_1min_before": round(load, 2),
                                   "load_avg_1min_after": round(os.getloadavg()[0], 2)}  # fmt: skip
         print(f"{mode:>5}: {r['lines']:,} lines -> {r['sessions']:,} sessions in {r['wall_s']} s = "
