@@ -27,6 +27,7 @@ CHUNK_BYTES = 8 << 20  # ~58 k HDFS lines: small enough to stay in cache, big en
 READ_BYTES = 64 << 10  # stream read size (a read error loses at most this)
 MAX_LINE_BYTES = 64 << 10  # HDFS lines are < 1 KiB; anything this long is not a log line
 REJECT_TEXT_CHARS = 300  # how much of a rejected line the reject file keeps
+MAX_KEPT_REJECTS = 1_000_000  # rows a reject file keeps (all are counted); bounds memory on a garbage input
 
 HEADER_RE = r"^\d{6} \d{6} \d+ [A-Z]+ [^\s:]+: "  # cheap validity check (no captures)
 FIELDS_RE = r"^(\d{6}) (\d{6}) (\d+) ([A-Z]+) ([^\s:]+): (.*)$"
@@ -56,7 +57,7 @@ class RejectStats:
 
     def add(self, source: str, line: int, reason: str, text: str) -> None:
         self.counts[reason] += 1
-        if self.keep:
+        if self.keep and len(self.rows) < MAX_KEPT_REJECTS:
             self.rows.append((source, line, reason, text[:REJECT_TEXT_CHARS]))
 
     def merge(self, other: RejectStats, source: str, line_offset: int) -> None:
@@ -66,11 +67,13 @@ class RejectStats:
         self.unblocked += other.unblocked
         self.counts.update(other.counts)
         if self.keep:
-            self.rows.extend((source, n + line_offset, r, t) for _, n, r, t in other.rows)
+            room = MAX_KEPT_REJECTS - len(self.rows)
+            self.rows.extend((source, n + line_offset, r, t) for _, n, r, t in other.rows[:room])
 
     def summary(self) -> str:
         parts = ", ".join(f"{n:,} {reason}" for reason, n in self.counts.most_common())
-        return f"{self.lines:,} lines, {self.rejected:,} rejected" + (f" ({parts})" if parts else "")
+        cut = f"; the reject file keeps the first {MAX_KEPT_REJECTS:,}" if self.rejected > MAX_KEPT_REJECTS else ""
+        return f"{self.lines:,} lines, {self.rejected:,} rejected" + (f" ({parts}{cut})" if parts else "")
 
     def write(self, path: str | Path) -> Path:
         """Reject file: CSV source,line,reason,text (line is 1-based within its source); atomic."""

@@ -21,6 +21,7 @@ import polars as pl
 HDFS = "hdfs"
 WILDCARD = "<*>"
 MASK_CHAR = "#"
+CACHE_LIMIT = 1_000_000  # skeletons remembered; HDFS needs thousands, a log with hex ids could need one a line
 _DIGITS_TO_MASK = bytes.maketrans(b"0123456789", MASK_CHAR.encode() * 10)
 
 
@@ -81,6 +82,8 @@ class TemplateMatcher:
     def codes(self, skeletons: pl.Series) -> pl.Series:
         """Template positions for digit-masked lines (see ``mask_digits``); null where no template matches."""
         distinct = skeletons.unique().drop_nulls().to_list()
+        if len(self._cache) + len(distinct) > CACHE_LIMIT:
+            self._cache = {}
         for s in distinct:
             if s not in self._cache:
                 self._cache[s] = self._first(s)
