@@ -84,12 +84,9 @@ class TemplateMatcher:
         distinct = skeletons.unique().drop_nulls().to_list()
         if len(self._cache) + len(distinct) > CACHE_LIMIT:
             self._cache = {}
-        for s in distinct:
-            if s not in self._cache:
-                self._cache[s] = self._first(s)
-        return skeletons.replace_strict(
-            distinct, [self._cache[s] for s in distinct], default=None, return_dtype=pl.UInt16
-        ).rename("event")
+        cache = self._cache  # a local handle: another worker thread may replace self._cache meanwhile
+        answers = [cache[s] if s in cache else cache.setdefault(s, self._first(s)) for s in distinct]
+        return skeletons.replace_strict(distinct, answers, default=None, return_dtype=pl.UInt16).rename("event")
 
     def match(self, lines: pl.Series) -> pl.Series:
         """Event ids (str) for raw lines; null where no template matches."""
