@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -91,7 +90,7 @@ def _train_all(
         for cfg in configs:
             yield cfg, train_run(cfg, splits, _run_dir(out, cfg), data, progress)
         return
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = 1  # small RNNs are latency-bound: one thread per process beats shared threads
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(threads,)) as pool:  # fmt: skip
         futures = {pool.submit(train_run, cfg, splits, _run_dir(out, cfg), data, False): cfg for cfg in configs}

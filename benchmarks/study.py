@@ -1,0 +1,104 @@
+"""Benchmark: the nine-preset study on the public 92 k-session sample, plus the de-dup speed-up.
+
+Prints and writes JSON: wall time per preset and in total, F1 per preset, the classical baselines
+(decision tree, random forest, logistic regression on event counts) on the same split, and the
+de-duplication speed-up measured side by side in this run (same preset, same epochs, dedup on vs off).
+
+    python benchmarks/study.py                     # ../shared/data/hdfs/sessions_sample.csv.gz
+    python benchmarks/study.py --jobs 2 --out benchmarks/results/study.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+import torch
+
+from logsieve.artifacts import versions, write_json
+from logsieve.config import preset_names, resolve_preset
+from logsieve.data.load import load_with_info
+from logsieve.evaluation.evaluate import evaluate_scorer
+from logsieve.evaluation.report import aggregate
+from logsieve.training.detector import Detector
+from logsieve.training.run import make_splits
+from logsieve.training.study import run_study
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hdfs" / "sessions_sample.csv.gz"
+
+
+def dedup_speedup(sessions: pl.DataFrame, preset: str, epochs: int) -> dict:
+    """Train the same preset for the same epochs with de-dup on and off; compare time per epoch and F1."""
+    out = {}
+    for dedup in (True, False):
+        cfg = resolve_preset(preset, overrides={"train": {"dedup": dedup, "epochs": epochs, "patience": epochs}})
+        train, val, test = make_splits(sessions, cfg)
+        det = Detector(cfg, progress=False).fit(train, val)
+        metrics = evaluate_scorer(det, test, train=train)
+        per_epoch = [r.seconds for r in det.history_]
+        out["dedup" if dedup else "per_block"] = {
+            "train_rows": det.n_train_rows_, "epochs": len(per_epoch),
+            "seconds_per_epoch_median": sorted(per_epoch)[len(per_epoch) // 2],
+            "fit_seconds": det.fit_seconds_, "f1": metrics["f1"], "confusion": metrics["confusion"],
+        }  # fmt: skip
+        print(f"  dedup={dedup}: {det.n_train_rows_:,} rows, {out['dedup' if dedup else 'per_block']['seconds_per_epoch_median']:.2f}"
+              f" s/epoch, test F1 {metrics['f1']:.4f}", flush=True)
+    out["speedup_per_epoch"] = out["per_block"]["seconds_per_epoch_median"] / out["dedup"]["seconds_per_epoch_median"]
+    out["f1_difference"] = out["dedup"]["f1"] - out["per_block"]["f1"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dedup-preset", default="improved")
+    ap.add_argument("--dedup-epochs", type=int, default=5)
+    ap.add_argument("--study-dir", type=Path, default=None, help="keep the study here (default: a temp dir)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/study.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    sessions, info = load_with_info(args.data)
+    study_dir = args.study_dir or Path(tempfile.mkdtemp(prefix="logsieve-study-"))
+    print(f"study of {len(preset_names())} presets on {info.sessions:,} sessions, {args.jobs} jobs -> {study_dir}")
+    start = time.perf_counter()
+    results = run_study(sessions, info, study_dir, preset_names(), [args.seed], progress=False, jobs=args.jobs)
+    total = time.perf_counter() - start
+    summary = aggregate(results)
+    rnn = results.filter(pl.col("kind") == "rnn")
+    base = {r["name"]: r["f1"] for r in results.filter(pl.col("kind") == "baseline").iter_rows(named=True)}
+    best = rnn.sort("f1", descending=True).row(0, named=True)
+    print(summary.select("name", "f1_mean", "fp_mean", "fn_mean", "fit_seconds_mean", "f1_unseen_mean"))
+    print(f"total {total / 60:.1f} min; best preset {best['name']} F1 {best['f1']:.4f}; "
+          f"decision tree {base['decision-tree']:.4f}, random forest {base['random-forest']:.4f}")
+
+    print(f"de-dup speed-up ({args.dedup_preset}, {args.dedup_epochs} epochs, 1 thread):", flush=True)
+    speed = dedup_speedup(sessions, args.dedup_preset, args.dedup_epochs)
+    print(f"  per-epoch speed-up {speed['speedup_per_epoch']:.1f}x, F1 difference {speed['f1_difference']:+.4f}")
+
+    report = {
+        "data": info.__dict__, "jobs": args.jobs, "torch_threads_per_job": 1,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+        "versions": versions(), "study_total_seconds": total,
+        "presets": {r["name"]: {"f1": r["f1"], "fit_seconds": r["fit_seconds"], "fp": r["fp"], "fn": r["fn"],
+                                "f1_unseen": r["f1_unseen"], "epochs_run": r["epochs_run"]}
+                    for r in rnn.iter_rows(named=True)},
+        "baselines": base, "best_preset": best["name"], "best_f1": best["f1"],
+        "best_beats_tree_and_forest": best["f1"] > max(base["decision-tree"], base["random-forest"]),
+        "dedup": speed,
+    }  # fmt: skip
+    write_json(args.out, report)
+    print(f"wrote {args.out}")
+    print(json.dumps({k: report[k] for k in ("study_total_seconds", "best_preset", "best_f1", "baselines")}))
+
+
+if __name__ == "__main__":
+    main()
