@@ -47,12 +47,14 @@ def build_log(sample: Path, replicas: int, out: Path) -> Path:
 
     if out.exists():
         return out
-    df = pl.read_lines(sample).with_columns(ts=pl.col("line").str.slice(0, 13).str.strptime(pl.Datetime, "%y%m%d %H%M%S"))
+    ts = pl.col("line").str.slice(0, 13).str.strptime(pl.Datetime, "%y%m%d %H%M%S")
+    df = pl.read_lines(sample).with_columns(ts=ts)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w") as f:
         for k in range(replicas):
             shifted = (pl.col("ts") + pl.duration(days=2 * k)).dt.strftime("%y%m%d %H%M%S")
-            text = pl.concat_str(shifted, pl.col("line").str.slice(13)).str.replace_all(r"blk_(-?)(\d)", f"blk_${{1}}{k:02d}${{2}}")
+            text = pl.concat_str(shifted, pl.col("line").str.slice(13))
+            text = text.str.replace_all(r"blk_(-?)(\d)", f"blk_${{1}}{k:02d}${{2}}")
             f.write("\n".join(df.select(text).to_series().to_list()) + "\n")
     tmp.replace(out)
     return out

@@ -1,6 +1,6 @@
 """Raw HDFS log lines -> a table of lines, with every malformed line counted (and optionally kept) as a reject.
 
-A line looks like ``081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_… terminating``
+A line looks like ``081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_…``
 (date yymmdd, time HHMMSS, pid, level, component, content). Inputs are read in chunks of whole lines so that
 an 11 M-line log never sits in memory as text, and chunks of plain files are mere byte ranges that a worker
 reads itself. Bad lines (empty, too long, not UTF-8, binary, no HDFS header, impossible time) are
@@ -270,7 +270,8 @@ def parse_fields(lines: pl.DataFrame) -> pl.DataFrame:
 def read_logs(paths: Iterable[str | Path], keep_rejects: bool = False) -> tuple[pl.DataFrame, RejectStats]:
     """Every good line of ``paths`` with its fields; ``line_number`` is 1-based across all inputs in order."""
     stats, offset = RejectStats(keep=keep_rejects), 0
-    frames, file_offsets = [split_lines(b"")[0].with_columns(line_number=pl.lit(0, pl.Int64), source=pl.lit(""))], Counter()
+    empty = split_lines(b"")[0].with_columns(line_number=pl.lit(0, pl.Int64), source=pl.lit(""))
+    frames, file_offsets = [empty], Counter()
     for chunk in iter_chunks(paths):
         df, chunk_stats = split_lines(chunk.read(), chunk.source, chunk.error)
         frames.append(df.with_columns(line_number=pl.col("n").cast(pl.Int64) + offset + 1, source=pl.lit(chunk.source)))

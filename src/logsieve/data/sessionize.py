@@ -64,7 +64,8 @@ def add_labels(sessions: pl.DataFrame, labels: str | Path | pl.DataFrame | None 
         sessions = sessions.with_columns(label=pl.lit(None, pl.Int8))
     else:
         table = labels if isinstance(labels, pl.DataFrame) else load_label_table(labels)
-        sessions = sessions.join(table.select("session_id", "label"), on="session_id", how="left", maintain_order="left")
+        table = table.select("session_id", "label")
+        sessions = sessions.join(table, on="session_id", how="left", maintain_order="left")
     out = validate_sessions(sessions.with_columns(pl.col("line_numbers").cast(pl.List(pl.Int64))), "sessions")
     return out.with_columns(sessions["end_time"])  # validate_sessions keeps only the shared columns
 

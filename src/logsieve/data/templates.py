@@ -66,7 +66,8 @@ class TemplateMatcher:
         templates = load_templates(HDFS) if templates is None else templates
         self.ids = [tid for tid, _ in templates]
         self._parts = [template_parts(t) for _, t in templates]
-        bad = [tid for tid, parts in zip(self.ids, self._parts) if any(c.isdigit() or c == MASK_CHAR for p in parts for c in p)]
+        unsafe = set("0123456789" + MASK_CHAR)
+        bad = [tid for tid, parts in zip(self.ids, self._parts) if unsafe & set("".join(parts))]
         if bad:
             raise ValueError(f"templates {bad} contain digits or {MASK_CHAR!r}; digit masking would not be exact")
         self._cache: dict[str, int | None] = {}
