@@ -61,6 +61,21 @@ def test_worker_threads_give_the_same_table(tmp_path):
     assert one["line_numbers"].list.len().sum() == 300 * len(LIFE)
 
 
+def test_files_with_overlapping_times_merge_in_time_order(tmp_path):
+    """Two nodes' logs in one directory: a block's events follow the clock; line numbers run across the files."""
+    folder = tmp_path / "nodes"
+    folder.mkdir()
+    head = "INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_7 terminating"
+    (folder / "a.log").write_text(f"081109 100005 1 {head}\n081109 100009 1 {head}\n")
+    (folder / "b.log").write_text(
+        "081109 100001 2 INFO dfs.DataNode$DataXceiver: Receiving block blk_7 src: /1.1.1.1:1 dest: /1.1.1.1:2\n"
+        "081109 100007 2 INFO dfs.FSDataset: Deleting block blk_7 file /data/blk_7\n"
+    )
+    row = parse_logs([folder]).row(0, named=True)
+    assert row["events"] == ["E5", "E11", "E21", "E11"] and row["line_numbers"] == [3, 1, 4, 2]
+    assert str(row["start_time"]).endswith("10:00:01") and str(row["end_time"]).endswith("10:00:09")
+
+
 def test_mining_mode_and_a_saved_miner(tmp_path):
     log = tmp_path / "hdfs.log"
     write_log(log, blocks=20)
