@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ class Detector:
         self.progress = progress
 
     # --- fitting -------------------------------------------------------------------------------
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame) -> Detector:
+    def fit(self, train: pl.DataFrame, val: pl.DataFrame, on_epoch: Callable | None = None) -> Detector:
+        """Learn from ``train`` only; ``val`` drives early stopping and the threshold."""
         cfg = self.config
         start = time.perf_counter()
         train = augment(train, cfg.train.augment, seed=cfg.seed)
@@ -47,7 +49,8 @@ class Detector:
         val_set = self._encode_labelled(val, "val")
         torch.manual_seed(cfg.seed)
         self.model_ = RNNClassifier(len(self.vocab_), cfg.model)
-        trainer = Trainer(cfg.train, seed=cfg.seed, progress=self.progress).fit(self.model_, train_set, val_set)
+        trainer = Trainer(cfg.train, seed=cfg.seed, progress=self.progress)
+        trainer.fit(self.model_, train_set, val_set, on_epoch)
         self.history_ = trainer.history_
         self.best_epoch_ = trainer.best_epoch_
         scores = predict_scores(self.model_, val_set)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,7 +84,10 @@ class Trainer:
     progress: bool = True
     history_: list[EpochRecord] = field(default_factory=list)
 
-    def fit(self, model: nn.Module, train: EncodedSet, val: EncodedSet) -> Trainer:
+    def fit(
+        self, model: nn.Module, train: EncodedSet, val: EncodedSet, on_epoch: Callable[[EpochRecord], None] | None = None
+    ) -> Trainer:
+        """Train with early stopping; ``on_epoch`` sees every epoch's record (a search prunes from there)."""
         cfg = self.config
         gen = seed_everything(self.seed)
         optimizer = make_optimizer(model, cfg)
@@ -109,6 +113,8 @@ class Trainer:
                     bar.advance(task)
                 record = self._validate(model, val, epoch, losses / max(weights, 1e-12), grad_max, start)
                 self.history_.append(record)
+                if on_epoch is not None:
+                    on_epoch(record)
                 bar.update(task, description=f"epoch {epoch} val F1 {record.val_f1:.4f}")
                 key = (round(record.val_f1, 6), -record.val_loss)
                 if key > best_key:
