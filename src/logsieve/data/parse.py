@@ -147,7 +147,8 @@ def _ordered_map(
 ) -> Iterator[tuple[Chunk, tuple]]:
     """(chunk, fn(chunk)) in input order, ``n_jobs`` chunks at a time, with a bounded number in flight so a big
     .gz or stdin is never held in memory whole. Threads suffice: polars releases the GIL in its kernels."""
-    n_jobs = n_jobs or os.cpu_count() or 1
+    if not n_jobs:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if n_jobs == 1:
         yield from ((chunk, fn(chunk)) for chunk in chunks)
         return
