@@ -147,8 +147,8 @@ def iter_chunks(paths: Iterable[str | Path], chunk_bytes: int = CHUNK_BYTES) -> 
                     yield from _stream_chunks(src, f, chunk_bytes)
             else:
                 yield from _range_chunks(src, chunk_bytes)
-        except PermissionError as exc:
-            raise DataError(src, f"cannot read ({exc.strerror})") from None
+        except OSError as exc:  # unreadable file (permissions, I/O error)
+            raise DataError(src, f"cannot read ({exc.strerror or exc})") from None
 
 
 def _range_chunks(src: str, chunk_bytes: int) -> Iterator[Chunk]:
