@@ -283,6 +283,55 @@ def parse_cmd(
     console.print(f"sessions: [bold]{escape(str(out))}[/]", soft_wrap=True)
 
 
+@app.command("search")
+def search_cmd(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Search folder: study.db, trials.csv, search_result.json, plots.")],
+    preset: Annotated[str, typer.Option("--preset", "-p", help="Base preset the space varies.")] = "improved",
+    space: Annotated[str, typer.Option("--space", help="Built-in space (grid | wide | tiny) or a .toml/.yaml file.")] = "grid",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (Ray tasks), one torch thread each.")] = 2,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna RDB URL; default sqlite:///OUT/study.db.")] = None,
+    study_name: Annotated[str, typer.Option("--study-name", help="Study within the storage.")] = "logsieve",
+    trials: Annotated[Optional[int], typer.Option("--trials", help="Trial budget for TPE spaces (a grid runs every point).")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epoch budget per trial.")] = 12,
+    patience: Annotated[int, typer.Option("--patience", help="Early stopping within a trial.")] = 3,
+    pruner: Annotated[str, typer.Option("--pruner", help="halving (successive halving) | median | none.")] = "halving",
+    min_epochs: Annotated[int, typer.Option("--min-epochs", help="Epochs before a trial may be pruned.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Initialisation and sampler seed.")] = 0,
+    backend: Annotated[str, typer.Option("--backend", help="process (local) | ray (pip install 'logsieve[ray]').")] = "process",
+    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (e.g. ray://head:10001).")] = None,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Search hyper-parameters on validation F1 (optuna; resumable; pruned); writes the *-grid* result file."""
+    import shlex
+
+    from logsieve.config import parse_overrides
+    from logsieve.data.load import load_with_info
+    from logsieve.training.search import SearchSettings, run_search
+    from logsieve.training.spaces import load_space
+
+    _set_threads(1)
+    with _user_errors():
+        if pruner not in ("halving", "median", "none") or backend not in ("process", "ray"):
+            raise LogsieveError("--pruner must be halving|median|none and --backend process|ray")
+        settings = SearchSettings(preset, epochs, patience, pruner, min_epochs, trials, seed)  # type: ignore[arg-type]
+        chosen = load_space(space, preset)
+        sessions, info = load_with_info(data, labels)
+        given = {"--data": data, "--labels": labels, "--preset": preset, "--space": space, "--jobs": jobs,
+                 "--storage": storage, "--trials": trials, "--epochs": epochs, "--patience": patience,
+                 "--pruner": pruner, "--min-epochs": min_epochs, "--seed": seed, "--out": out}  # fmt: skip
+        command = " ".join(["logsieve search", *(f"{k} {shlex.quote(str(v))}" for k, v in given.items() if v is not None),
+                            *(f"--set {shlex.quote(o)}" for o in overrides or [])])  # fmt: skip
+        res = run_search(sessions, info, chosen, out, settings, storage, study_name, jobs, backend,  # type: ignore[arg-type]
+                         address, parse_overrides(overrides), command, console)
+    t = res["trials"]
+    console.print(f"best of {t['complete']} complete / {t['pruned']} pruned trials in {res['seconds']:.0f} s: "
+                  f"validation F1 {res['val_f1']:.4f} with {res['best_params']}", soft_wrap=True)
+    console.print(f"result: [bold]{escape(str(out / 'search_result.json'))}[/] "
+                  "(use with --search-result for the *-grid* presets)", soft_wrap=True)
+
+
 def main() -> None:
     """Console entry point: user errors become one red line and exit code 2, never a traceback."""
     try:

@@ -1,7 +1,7 @@
 """The one session table every stage shares, and loaders that produce it from session files.
 
 Columns (see DESIGN.md): ``session_id`` str, ``label`` Int8 (1 anomaly, 0 normal, null unknown),
-``events`` list[str], optional ``start_time`` datetime, optional ``line_numbers`` list[int].
+``events`` list[str], optional ``start_time``/``end_time`` datetime, optional ``line_numbers`` list[int].
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
 }
 OPTIONAL_COLUMNS: dict[str, pl.DataType] = {
     "start_time": pl.Datetime("us"),
+    "end_time": pl.Datetime("us"),
     "line_numbers": pl.List(pl.Int64()),
 }
 
