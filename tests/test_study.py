@@ -84,3 +84,23 @@ def test_presets_lists_all_nine():
     for name in ("baseline", "improved", "improved-grid", "improved-grid-bn", "improved-grid-da", "improved-grid-gc",
                  "improved-grid-gn", "improved-grid-da-gn", "improved-grid-bn-gn"):  # fmt: skip
         assert name in res.output
+
+
+def test_train_on_raw_logs_with_chronological_split(tmp_path):
+    """--data accepts raw HDFS logs; their start times allow training on the past, testing on the future."""
+    from logsieve.data.simulate import simulate_logs
+
+    logs = simulate_logs(1500, anomaly_rate=0.05, seed=3, out_dir=tmp_path / "logs")
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--data", str(logs.log), "--labels", str(logs.labels), "--preset", "baseline",
+                              "--set", "data.split=chronological", "--out", str(run), *TINY])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["sessions"] == 1500 and config["config"]["data"]["split"] == "chronological"
+    assert config["splits"]["test"]["sessions"] == 300
+
+
+def test_chronological_split_needs_start_times(tmp_path, session_file):
+    res = runner.invoke(app, ["train", "--data", str(session_file), "--set", "data.split=chronological",
+                              "--out", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 2 and "start_time" in res.output
