@@ -1,0 +1,244 @@
+"""`logsieve search`: spaces, pruning, outputs the *-grid* presets read, bad input, and a search killed
+mid-run that resumes with no grid point lost or repeated. Tiny simulated data, so seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from logsieve.cli import app
+from logsieve.config import resolve_preset
+from logsieve.data.load import DataInfo
+from logsieve.data.sessions import write_sessions
+from logsieve.errors import LogsieveError
+from logsieve.training.run import make_splits
+from logsieve.training.search import SearchSettings, base_config, prepare, run_search
+from logsieve.training.spaces import load_space
+
+runner = CliRunner()
+FAST = ["--set", "model.embed_dim=4", "--set", "data.max_len=64", "--epochs", "3", "--min-epochs", "1"]
+GRID6 = '[params]\nhidden_size = [4, 8, 12]\nlr = [0.003, 0.01]\n'
+
+
+@pytest.fixture(scope="module")
+def session_file(tmp_path_factory, simulated):
+    return write_sessions(simulated.head(1200), tmp_path_factory.mktemp("data") / "sessions.csv")
+
+
+def space_file(tmp_path: Path, text: str, name: str = "space.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def grid_points(study: optuna.Study, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)):
+    return Counter(tuple(sorted(t.params.items())) for t in study.get_trials(states=states))
+
+
+# --- spaces ------------------------------------------------------------------------------------
+
+
+def test_builtin_grid_covers_every_dimension_with_at_least_200_points():
+    space = load_space("grid")
+    assert space.sampler == "grid" and space.size >= 200
+    assert set(space.params) >= {"embed_dim", "hidden_size", "num_layers", "bidirectional", "dropout", "lr",
+                                 "batch_size", "pooling"}  # fmt: skip
+    assert all(len(v) >= 2 for v in space.params.values())
+    assert load_space("wide").sampler == "tpe" and load_space("wide").size is None
+
+
+def test_space_from_toml_and_yaml(tmp_path):
+    toml = load_space(space_file(tmp_path, GRID6))
+    assert toml.size == 6 and toml.sampler == "grid" and toml.params["lr"] == [0.003, 0.01]
+    pytest.importorskip("yaml")
+    yaml = load_space(space_file(tmp_path, "params:\n  hidden_size: [4, 8]\n  lr: {low: 0.001, high: 0.1, log: true}\n",
+                                 "space.yaml"))  # fmt: skip
+    assert yaml.sampler == "tpe" and yaml.size is None and yaml.params["lr"].log
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[params]\nhiden_size = [4, 8]\n", "unknown search parameter 'hiden_size'"),
+        ("[params]\n", "is empty"),
+        ("sampler = 'grid'\n", "is empty"),
+        ("[params]\nhidden_size = []\n", "non-empty list"),
+        ("[params]\ndropout = [0.1, 1.5]\n", "dropout=1.5 is not a valid value"),
+        ("[params]\npooling = ['max', 'median']\n", "pooling='median'"),
+        ("sampler = 'grid'\n[params]\nlr = { low = 0.001, high = 0.1 }\n", "ranges need sampler"),
+        ("[params]\nlr = { low = 0.1, high = 0.001 }\n", "low < high"),
+        ("[params]\ndedup = [true, false]\n", "which all trials share"),
+        ("[params\n", "invalid TOML"),
+    ],
+)
+def test_bad_space_is_one_clear_error(tmp_path, text, needle):
+    with pytest.raises(LogsieveError, match=needle.replace("[", r"\[")):
+        load_space(space_file(tmp_path, text))
+
+
+def test_unknown_space_name():
+    with pytest.raises(LogsieveError, match="unknown space 'gird'"):
+        load_space("gird")
+
+
+# --- the search ------------------------------------------------------------------------------
+
+
+def test_trials_train_on_train_and_validation_only(simulated):
+    base = base_config(SearchSettings(epochs=2))
+    train, val, test = make_splits(simulated, base)
+    data = prepare(simulated, base, "sim")
+    assert int(data.train.counts.sum()) == train.height and int(data.val.counts.sum()) == val.height
+    assert train.height + val.height + test.height == simulated.height  # the test split stays out
+
+
+def test_search_cli_end_to_end(tmp_path, session_file):
+    out = tmp_path / "search"
+    space = space_file(tmp_path, GRID6)
+    res = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--jobs", "2",
+                              "--out", str(out), *FAST])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    study = optuna.load_study(study_name="logsieve", storage=f"sqlite:///{out / 'study.db'}")
+    assert sorted(grid_points(study).values()) == [1] * 6  # every point exactly once
+    table = pl.read_csv(out / "trials.csv")
+    assert table.height == len(study.trials) and {"hidden_size", "lr", "val_f1", "seconds"} <= set(table.columns)
+    result = json.loads((out / "search_result.json").read_text())
+    assert result["command"].startswith("logsieve search") and result["trials"]["grid_points"] == 6
+    best = table.filter(pl.col("state") == "COMPLETE").sort(["val_f1", "val_loss"], descending=[True, False]).row(0, named=True)
+    assert result["best_params"] == {"hidden_size": best["hidden_size"], "lr": best["lr"]}
+    cfg = resolve_preset("improved-grid", search_result=out / "search_result.json")  # the presets read it
+    assert (cfg.model.hidden_size, cfg.train.lr) == (best["hidden_size"], best["lr"])
+    assert (out / "history.png").stat().st_size > 0 and (out / "importances.png").stat().st_size > 0
+    assert not list(out.glob("*.tmp*"))
+    again = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--jobs", "2",
+                                "--out", str(out), *FAST])  # fmt: skip
+    assert again.exit_code == 0, again.output  # a finished grid is not run twice
+    assert len(optuna.load_study(study_name="logsieve", storage=f"sqlite:///{out / 'study.db'}").trials) == len(study.trials)
+
+
+def test_pruning_stops_hopeless_trials_early(tmp_path, simulated):
+    space = load_space(space_file(tmp_path, GRID6))
+    info = DataInfo.of(simulated, "sim", "0" * 64)
+    overrides = {"model": {"embed_dim": 4}, "data": {"max_len": 64}}
+    res = run_search(simulated.head(1200), info, space, tmp_path / "pruned", SearchSettings(epochs=4, min_epochs=1),
+                     jobs=1, overrides=overrides)  # fmt: skip
+    table = pl.read_csv(tmp_path / "pruned" / "trials.csv")
+    pruned = table.filter(pl.col("state") == "PRUNED")
+    assert res["trials"]["pruned"] == pruned.height >= 1 and pruned["epochs_run"].max() < 4
+    res = run_search(simulated.head(1200), info, space, tmp_path / "unpruned",
+                     SearchSettings(epochs=2, pruner="none"), jobs=1, overrides=overrides)  # fmt: skip
+    assert res["trials"] == {"complete": 6, "pruned": 0, "failed": 0, "grid_points": 6}
+
+
+def test_tpe_space_with_ranges(tmp_path, simulated):
+    space = load_space(space_file(tmp_path, "[params]\nhidden_size = { low = 4, high = 16 }\n"
+                                            "lr = { low = 0.001, high = 0.03, log = true }\n"))  # fmt: skip
+    info = DataInfo.of(simulated, "sim", "0" * 64)
+    res = run_search(simulated.head(1200), info, space, tmp_path / "tpe", SearchSettings(epochs=1, n_trials=3),
+                     jobs=1, overrides={"model": {"embed_dim": 4}, "data": {"max_len": 64}})  # fmt: skip
+    assert res["trials"]["complete"] + res["trials"]["pruned"] == 3
+    assert isinstance(res["best_params"]["hidden_size"], int) and 0.001 <= res["best_params"]["lr"] <= 0.03
+
+
+def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, session_file):
+    out = tmp_path / "search"
+    grid = '[params]\nhidden_size = [4, 8, 12]\nlr = [0.003, 0.01]\nbatch_size = [32, 64]\n'
+    space = space_file(tmp_path, grid)  # 12 points
+    args = [sys.executable, "-m", "logsieve.cli", "search", "--data", str(session_file), "--space", str(space),
+            "--jobs", "2", "--out", str(out), "--pruner", "none", *FAST]  # fmt: skip
+    proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    storage = f"sqlite:///{out / 'study.db'}"
+    deadline, running = time.monotonic() + 90, []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if not (out / "study.db").exists():
+                continue
+            try:
+                trials = optuna.load_study(study_name="logsieve", storage=storage).trials
+            except Exception:  # the study is still being created
+                continue
+            running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+            if sum(t.state.is_finished() for t in trials) >= 3 and running:
+                break
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole job, workers included, at an arbitrary moment
+        proc.wait()
+    assert running, f"the search finished or never started before the kill: {proc.stderr.read().decode()}"
+    study = optuna.load_study(study_name="logsieve", storage=storage)
+    assert any(t.state == optuna.trial.TrialState.RUNNING for t in study.trials)
+    assert not (out / "search_result.json").exists()
+    res = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--jobs", "2",
+                              "--out", str(out), "--pruner", "none", *FAST])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "interrupted trial(s) queued again" in res.output
+    study = optuna.load_study(study_name="logsieve", storage=storage)
+    done = grid_points(study)
+    assert len(done) == 12 and set(done.values()) == {1}  # the union: every point once, none twice
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in study.trials)
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and all(t.user_attrs.get("interrupted") for t in failed)
+
+
+# --- bad input: one line, nothing written -------------------------------------------------------
+
+
+def test_one_class_data_fails_before_writing(tmp_path, simulated):
+    data = write_sessions(simulated.filter(pl.col("label") == 0).head(300), tmp_path / "normal.csv")
+    res = runner.invoke(app, ["search", "--data", str(data), "--space", "tiny", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "only one class" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("url", ["sqlite:////nonexistent/dir/study.db", "nosuchdb://host/db"])
+def test_unreachable_storage_fails_before_writing(tmp_path, session_file, url):
+    res = runner.invoke(app, ["search", "--data", str(session_file), "--space", "tiny", "--storage", url,
+                              "--out", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 2 and "cannot open storage" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_parameter_via_cli(tmp_path, session_file):
+    space = space_file(tmp_path, "[params]\nhidden = [4, 8]\n")
+    res = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "unknown search parameter 'hidden'" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_resume_with_another_space_is_refused(tmp_path, simulated):
+    info = DataInfo.of(simulated, "sim", "0" * 64)
+    overrides = {"model": {"embed_dim": 4}, "data": {"max_len": 64}}
+    tiny = load_space(space_file(tmp_path, "[params]\nhidden_size = [4]\n"))
+    run_search(simulated.head(600), info, tiny, tmp_path / "o", SearchSettings(epochs=1), jobs=1, overrides=overrides)
+    other = load_space(space_file(tmp_path, "[params]\nhidden_size = [8]\n", "other.toml"))
+    with pytest.raises(LogsieveError, match="different space"):
+        run_search(simulated.head(600), info, other, tmp_path / "o", SearchSettings(epochs=1), jobs=1, overrides=overrides)
+
+
+# --- scale-out -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_the_same_search(tmp_path, simulated):
+    ray = pytest.importorskip("ray", reason="the Ray backend needs the extra: pip install 'logsieve[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        info = DataInfo.of(simulated, "sim", "0" * 64)
+        res = run_search(simulated.head(1200), info, load_space(space_file(tmp_path, GRID6)), tmp_path / "ray",
+                         SearchSettings(epochs=2, min_epochs=1), jobs=2, backend="ray",
+                         overrides={"model": {"embed_dim": 4}, "data": {"max_len": 64}})  # fmt: skip
+    finally:
+        ray.shutdown()
+    study = optuna.load_study(study_name="logsieve", storage=res["storage"])
+    assert sorted(grid_points(study).values()) == [1] * 6
