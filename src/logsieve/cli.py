@@ -136,7 +136,7 @@ def evaluate_cmd(
     """Score labelled sessions with a trained model at its stored threshold."""
     import json
 
-    from logsieve.evaluation.evaluate import evaluate_run
+    from logsieve.training.run import evaluate_run
 
     with _user_errors():
         metrics = evaluate_run(model, data, split=split, labels=labels, out=out)
@@ -296,7 +296,7 @@ def search_cmd(
     epochs: Annotated[int, typer.Option("--epochs", help="Epoch budget per trial.")] = 12,
     patience: Annotated[int, typer.Option("--patience", help="Early stopping within a trial.")] = 3,
     pruner: Annotated[str, typer.Option("--pruner", help="halving (successive halving) | median | none.")] = "halving",
-    min_epochs: Annotated[int, typer.Option("--min-epochs", help="Epochs before a trial may be pruned.")] = 2,
+    min_epochs: Annotated[int, typer.Option("--min-epochs", help="Epochs before a trial may be pruned.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Initialisation and sampler seed.")] = 0,
     backend: Annotated[str, typer.Option("--backend", help="process (local) | ray (pip install 'logsieve[ray]').")] = "process",
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (e.g. ray://head:10001).")] = None,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
 
-from logsieve.errors import LogsieveError
 from logsieve.evaluation.metrics import classification_metrics
 
 
@@ -41,33 +38,3 @@ def evaluate_scorer(model: Scorer, test: pl.DataFrame, train: pl.DataFrame | Non
         out["unseen"] = classification_metrics(y[unseen], scores[unseen], model.threshold_) if unseen.any() else None
     return out
 
-
-def evaluate_run(
-    run_dir: str | Path, data: str | Path, split: str = "all", labels: str | Path | None = None,
-    out: str | Path | None = None,
-) -> dict[str, Any]:
-    """Load a run directory and score ``data`` with it. ``split="test"`` rebuilds the run's own test split,
-    which is only allowed on the very data it was trained on (checked by sha256)."""
-    from logsieve.artifacts import write_json
-    from logsieve.data.load import load_with_info
-    from logsieve.data.sessions import require_labels
-    from logsieve.training.detector import Detector
-    from logsieve.training.run import make_splits
-
-    if split not in ("all", "test"):
-        raise LogsieveError(f"--split must be 'all' or 'test', got {split!r}")
-    detector = Detector.load(run_dir)
-    sessions, info = load_with_info(data, labels)
-    train = None
-    if split == "test":
-        recorded = json.loads((Path(run_dir) / "config.json").read_text())["data"]["sha256"]
-        if recorded != info.sha256:
-            raise LogsieveError(f"{data} is not the data {run_dir} was trained on (sha256 differs); use --split all")
-        train, _, sessions = make_splits(sessions, detector.config, data)
-    require_labels(sessions, data, both_classes=False)
-    metrics = evaluate_scorer(detector, sessions, train=train)
-    metrics["data"] = info.__dict__
-    metrics["split"] = split
-    if out is not None:
-        write_json(out, metrics)
-    return metrics

@@ -4,6 +4,7 @@ model.pt (state dict, loadable with weights_only=True) and detector.json (vocabu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ import torch
 
 from logsieve.artifacts import atomic_dir, write_json, versions
 from logsieve.config import RunConfig
-from logsieve.data.load import DataInfo
+from logsieve.data.load import DataInfo, load_with_info
 from logsieve.data.sessions import require_labels
 from logsieve.evaluation.evaluate import evaluate_scorer
 from logsieve.evaluation.report import history_frame, plot_curve
 from logsieve.evaluation.splits import Splits, split_sessions
+from logsieve.errors import LogsieveError
 from logsieve.training.detector import Detector
 
 
@@ -66,4 +68,29 @@ def train_run(
         write_json(tmp / "metrics.json", metrics)
         history.write_csv(tmp / "history.csv")
         plot_curve(history, tmp / "curve.png", f"{cfg.preset} (seed {cfg.seed})")
+    return metrics
+
+
+def evaluate_run(
+    run_dir: str | Path, data: str | Path, split: str = "all", labels: str | Path | None = None,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Load a run directory and score ``data`` with it. ``split="test"`` rebuilds the run's own test split,
+    which is only allowed on the very data it was trained on (checked by sha256)."""
+    if split not in ("all", "test"):
+        raise LogsieveError(f"--split must be 'all' or 'test', got {split!r}")
+    detector = Detector.load(run_dir)
+    sessions, info = load_with_info(data, labels)
+    train = None
+    if split == "test":
+        recorded = json.loads((Path(run_dir) / "config.json").read_text())["data"]["sha256"]
+        if recorded != info.sha256:
+            raise LogsieveError(f"{data} is not the data {run_dir} was trained on (sha256 differs); use --split all")
+        train, _, sessions = make_splits(sessions, detector.config, data)
+    require_labels(sessions, data, both_classes=False)
+    metrics = evaluate_scorer(detector, sessions, train=train)
+    metrics["data"] = info.__dict__
+    metrics["split"] = split
+    if out is not None:
+        write_json(out, metrics)
     return metrics
