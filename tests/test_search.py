@@ -19,12 +19,13 @@ from typer.testing import CliRunner
 
 from logsieve.cli import app
 from logsieve.config import resolve_preset
+from logsieve.data.encoding import encode_rows
 from logsieve.data.load import DataInfo
 from logsieve.data.sessions import write_sessions
 from logsieve.errors import LogsieveError
 from logsieve.training.run import make_splits
-from logsieve.training.search import SearchSettings, base_config, prepare, run_search
-from logsieve.training.spaces import load_space
+from logsieve.training.search import SearchSettings, prepare, run_search
+from logsieve.training.spaces import base_config, load_space
 
 runner = CliRunner()
 FAST = ["--set", "model.embed_dim=4", "--set", "data.max_len=64", "--epochs", "3", "--min-epochs", "1"]
@@ -101,6 +102,17 @@ def test_trials_train_on_train_and_validation_only(simulated):
     data = prepare(simulated, base, "sim")
     assert int(data.train.counts.sum()) == train.height and int(data.val.counts.sum()) == val.height
     assert train.height + val.height + test.height == simulated.height  # the test split stays out
+
+
+def test_tensors_are_encoded_once_for_all_trials(tmp_path, simulated, monkeypatch):
+    import logsieve.training.search as search
+
+    calls = []
+    monkeypatch.setattr(search, "encode_rows", lambda *a, **k: calls.append(1) or encode_rows(*a, **k))
+    info = DataInfo.of(simulated, "sim", "0" * 64)
+    res = run_search(simulated.head(600), info, load_space("tiny"), tmp_path / "o", SearchSettings(epochs=1),
+                     jobs=1, overrides={"model": {"embed_dim": 4}, "data": {"max_len": 64}})  # fmt: skip
+    assert res["trials"]["complete"] + res["trials"]["pruned"] == 4 and len(calls) == 2  # train + validation
 
 
 def test_search_cli_end_to_end(tmp_path, session_file):

@@ -8,11 +8,13 @@ re-queues their grid points, and a trial handed a grid point another live trial 
 
 from __future__ import annotations
 
+import fcntl
+from collections import Counter
 import os
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
@@ -23,14 +25,14 @@ import torch
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
-from logsieve.artifacts import write_json
-from logsieve.config import RunConfig, resolve_preset, split_params
+from logsieve.artifacts import atomic_write_text, write_json
+from logsieve.config import RunConfig
 from logsieve.data.encoding import EncodedSet, Vocabulary, collapse, encode_rows, truncate
 from logsieve.data.load import DataInfo
 from logsieve.errors import LogsieveError
 from logsieve.models.rnn import RNNClassifier
 from logsieve.training.run import make_splits
-from logsieve.training.spaces import Space
+from logsieve.training.spaces import Space, base_config, trial_config
 from logsieve.training.trainer import EpochRecord, Trainer
 
 STUDY = "logsieve"
@@ -45,7 +47,7 @@ class SearchSettings:
     epochs: int = 12
     patience: int = 3
     pruner: Literal["halving", "median", "none"] = "halving"
-    min_epochs: int = 2  # first epoch at which a trial may be pruned
+    min_epochs: int = 1  # first epoch at which a trial may be pruned (the first rung of halving)
     n_trials: int | None = None  # TPE budget; a grid runs all its points
     seed: int = 0
 
@@ -75,21 +77,6 @@ class Job:
 
 def score(record: EpochRecord) -> float:
     return record.val_f1 - 1e-4 * record.val_loss
-
-
-def base_config(settings: SearchSettings, overrides: dict[str, Any] | None = None) -> RunConfig:
-    budget = {"train": {"epochs": settings.epochs, "patience": settings.patience}}
-    user = overrides or {}
-    merged = {**user, "train": {**budget["train"], **user.get("train", {})}}
-    return resolve_preset(settings.preset, settings.seed, merged)
-
-
-def trial_config(base: RunConfig, params: dict[str, Any]) -> RunConfig:
-    """The base config with one trial's flat parameters routed to model/train."""
-    cfg, routed = base.model_dump(), split_params(params)
-    cfg["model"].update(routed["model"])
-    cfg["train"].update(routed["train"])
-    return RunConfig.model_validate(cfg)
 
 
 def prepare(sessions: pl.DataFrame, base: RunConfig, source: object) -> Prepared:
@@ -132,16 +119,22 @@ def open_study(storage: optuna.storages.RDBStorage, name: str, meta: dict[str, A
 
 
 def recover(study: optuna.Study) -> int:
-    """Fail the trials a killed run left RUNNING and queue their parameters again; returns how many."""
+    """Fail the trials a killed run left RUNNING and queue their parameters again; returns how many.
+
+    Any grid point held only by failed trials is queued again, so a kill inside this function loses nothing."""
     storage, stale = study._storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
         storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        if "grid_id" in t.system_attrs:  # GridSampler reads the point from these attributes
-            keep = {k: t.system_attrs[k] for k in ("grid_id", "search_space")}
-            study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={**keep, "retry_of": t.number}))
-        elif t.params:
+        if "grid_id" not in t.system_attrs and t.params:  # TPE: the same parameters again
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+    trials = study.get_trials(deepcopy=False)
+    held = {t.system_attrs.get("grid_id") for t in trials if t.state in LIVE}
+    lost = {t.system_attrs["grid_id"]: t for t in trials if t.state == TrialState.FAIL
+            and t.system_attrs.get("grid_id", -1) not in held and "grid_id" in t.system_attrs}  # fmt: skip
+    for t in lost.values():  # GridSampler reads the point from these attributes
+        keep = {k: t.system_attrs[k] for k in ("grid_id", "search_space")}
+        study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={**keep, "retry_of": t.number}))
     return len(stale)
 
 
@@ -240,16 +233,13 @@ def _watch_parent(parent: int) -> None:
 
 
 def _run_processes(jobs: list[Job], poll) -> None:
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(len(jobs), mp_context=ctx) as pool:
-        futures = [pool.submit(work, job) for job in jobs]
-        while True:
-            done, pending = wait(futures, timeout=2.0, return_when=FIRST_EXCEPTION)
+    with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
+        pending = {pool.submit(work, job) for job in jobs}
+        while pending:
+            done, pending = wait(pending, timeout=2.0, return_when=FIRST_EXCEPTION)
             poll()
             for f in done:
                 f.result()  # a worker's exception surfaces here
-            if not pending:
-                return
 
 
 def _run_ray(jobs: list[Job], poll, address: str | None) -> None:
@@ -261,7 +251,7 @@ def _run_ray(jobs: list[Job], poll, address: str | None) -> None:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     data = ray.put(jobs[0].data)  # one copy in the object store, shared by every task on a node
     task = ray.remote(num_cpus=1)(_ray_work)
-    pending = [task.remote(Job(**{**job.__dict__, "data": None}), data) for job in jobs]
+    pending = [task.remote(replace(job, data=None), data) for job in jobs]
     while pending:
         done, pending = ray.wait(pending, num_returns=len(pending), timeout=2.0)
         ray.get(done)  # a task's exception surfaces here
@@ -293,8 +283,7 @@ def run_search(
 ) -> dict[str, Any]:
     """Run (or resume) a search into ``out``: study.db (default storage), trials.csv, search_result.json,
     history.png, importances.png. Returns the search result (best parameters first)."""
-    console = console or Console(stderr=True)
-    out = Path(out)
+    console, out = console or Console(stderr=True), Path(out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if space.sampler == "tpe" and not settings.n_trials:
         raise LogsieveError(f"space {space.name!r} is sampled by TPE: give a trial budget (--trials N)")
@@ -302,23 +291,25 @@ def run_search(
         raise LogsieveError("--jobs must be at least 1")
     prepared = prepare(sessions, base_config(settings, overrides), data.source)  # bad data fails here
     url = storage or f"sqlite:///{out.resolve() / 'study.db'}"
-    if storage is not None:
-        store = open_storage(url)  # an unreachable storage fails before the output folder exists
+    store = open_storage(url) if storage else None  # an unreachable storage fails before OUT exists
     try:
         out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".search.lock", "w")  # noqa: SIM115 - released when this function returns
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # one search per folder: recover() would fail its trials
+    except BlockingIOError:
+        raise LogsieveError(f"another search is running in {out}") from None
     except OSError as exc:
         raise LogsieveError(f"cannot create output folder {out}: {exc.strerror}") from None
-    if storage is None:
-        store = open_storage(url)
-    meta = {"space": space.to_dict(), "settings": asdict(settings), "data_sha256": data.sha256,
+    settings_meta = {k: v for k, v in asdict(settings).items() if k != "n_trials"}  # a budget may grow
+    meta = {"space": space.to_dict(), "settings": settings_meta, "data_sha256": data.sha256,
             "overrides": overrides or {}}  # fmt: skip
-    study = open_study(store, study_name, meta)
+    study = open_study(store or open_storage(url), study_name, meta)
+    if backend == "ray" and address and url.startswith("sqlite"):
+        console.print("[yellow]warning:[/] Ray workers on other nodes need --storage they can reach (e.g. postgresql://…)")
     if n := recover(study):
         console.print(f"resuming: {n} interrupted trial(s) queued again")
-    target = space.size or settings.n_trials
-    start = time.perf_counter()
-
-    last: list[Any] = [None, time.perf_counter()]
+    target, start = space.size or settings.n_trials, time.perf_counter()
+    last: list[Any] = [None, start]
 
     def poll() -> None:  # a line when the counts change, at most every 10 s
         counts, now = _counts(study), time.perf_counter()
@@ -339,13 +330,13 @@ def run_search(
             work(batch[0])
         else:
             _run_processes(batch, poll)
-    seconds = time.perf_counter() - start
-    return write_report(study, space, settings, out, seconds, command, url, study_name, data, jobs)
+    if (left := remaining(study, space, settings))[0] > 0 or left[1]:
+        console.print("[yellow]search not finished[/]: run the same command again to continue it")
+    return write_report(study, space, settings, out, time.perf_counter() - start, command, url, study_name, data, jobs)
 
 
 def _counts(study: optuna.Study) -> dict[str, int]:
-    trials = study.get_trials(deepcopy=False)
-    return {s.name: sum(t.state == s for t in trials) for s in TrialState}
+    return Counter(t.state.name for t in study.get_trials(deepcopy=False))
 
 
 # --- outputs -------------------------------------------------------------------------------------
@@ -380,8 +371,7 @@ def write_report(study: optuna.Study, space: Space, settings: SearchSettings, ou
         "seconds": round(seconds, 1), "jobs": jobs, "storage": url, "study_name": study_name,
         "data": data.__dict__, "trial_seconds_sum": round(float(table["seconds"].fill_null(0).sum()), 1),
     }  # fmt: skip
-    table.write_csv(out / ".trials.csv.tmp")
-    os.replace(out / ".trials.csv.tmp", out / "trials.csv")
+    atomic_write_text(out / "trials.csv", table.write_csv())
     write_json(out / "search_result.json", result)
     result["plots"] = _plots(study, out)
     return result
@@ -391,11 +381,10 @@ def _plots(study: optuna.Study, out: Path) -> list[str]:
     """Optuna's optimisation history and parameter importances (skipped when too few trials)."""
     import warnings
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
+
+    plt.switch_backend("Agg")
 
     written = []
     for name, plot in (("history.png", ovm.plot_optimization_history), ("importances.png", ovm.plot_param_importances)):

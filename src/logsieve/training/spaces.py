@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import optuna
 
-from logsieve.config import resolve_preset, split_params
+from logsieve.config import RunConfig, resolve_preset, split_params
 from logsieve.errors import LogsieveError
 
 Value = str | int | float | bool
@@ -184,3 +184,18 @@ def _check(name: str, preset: str, fixed: dict[str, Any], key: str, values: list
             resolve_preset(preset, overrides=split_params({**fixed, key: value}))
         except LogsieveError as exc:
             raise LogsieveError(f"space {name!r}: {key}={value!r} is not a valid value ({exc})") from None
+
+
+def base_config(settings: Any, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The preset every trial starts from, with the search's epoch budget (``--set`` still wins)."""
+    user = overrides or {}
+    budget = {"epochs": settings.epochs, "patience": settings.patience, **user.get("train", {})}
+    return resolve_preset(settings.preset, settings.seed, {**user, "train": budget})
+
+
+def trial_config(base: RunConfig, params: dict[str, Any]) -> RunConfig:
+    """The base config with one point's flat parameters routed to model/train."""
+    cfg, routed = base.model_dump(), split_params(params)
+    cfg["model"].update(routed["model"])
+    cfg["train"].update(routed["train"])
+    return RunConfig.model_validate(cfg)
