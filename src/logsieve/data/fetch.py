@@ -7,7 +7,6 @@ unpacked dataset folder (``hdfs-v1/``), which appears in one rename or not at al
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from logsieve.artifacts import sha256_file
 from logsieve.errors import LogsieveError
 
 ArchiveType = Literal["zip", "tar.gz"]
@@ -135,14 +135,6 @@ def _interrupted(part: Path, have: int, total: int | None, why: object) -> Fetch
     of = f" of {total:,}" if total else ""
     return FetchError(f"download interrupted after {have:,}{of} bytes ({why}); kept {part.name}, "
                       "run the same command again to resume")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- unpack ---------------------------------------------------------------------------------------
