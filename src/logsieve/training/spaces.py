@@ -111,6 +111,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
 
 def load_space(spec: str | Path, preset: str = "improved") -> Space:
     """A built-in space by name, or a ``.toml``/``.yaml`` file; validated against ``preset``'s config."""
+    resolve_preset(preset)  # an unknown preset is its own error, not a bad value of the space
     if str(spec) in BUILTIN:
         return _build(str(spec), BUILTIN[str(spec)], preset)
     path = Path(spec)
