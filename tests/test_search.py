@@ -29,6 +29,7 @@ from logsieve.training.spaces import base_config, load_space
 
 runner = CliRunner()
 FAST = ["--set", "model.embed_dim=4", "--set", "data.max_len=64", "--epochs", "3", "--min-epochs", "1"]
+LONGER = ["--epochs", "8", "--patience", "8"]  # trials of ~1 s, so the kill lands inside some
 GRID6 = '[params]\nhidden_size = [4, 8, 12]\nlr = [0.003, 0.01]\n'
 
 
@@ -168,7 +169,7 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, ses
     grid = '[params]\nhidden_size = [4, 8, 12]\nlr = [0.003, 0.01]\nbatch_size = [32, 64]\n'
     space = space_file(tmp_path, grid)  # 12 points
     args = [sys.executable, "-m", "logsieve.cli", "search", "--data", str(session_file), "--space", str(space),
-            "--jobs", "2", "--out", str(out), "--pruner", "none", *FAST]  # fmt: skip
+            "--jobs", "2", "--out", str(out), "--pruner", "none", *FAST, *LONGER]  # fmt: skip
     proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     storage = f"sqlite:///{out / 'study.db'}"
     deadline, running = time.monotonic() + 90, []
@@ -192,7 +193,7 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, ses
     assert any(t.state == optuna.trial.TrialState.RUNNING for t in study.trials)
     assert not (out / "search_result.json").exists()
     res = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--jobs", "2",
-                              "--out", str(out), "--pruner", "none", *FAST])  # fmt: skip
+                              "--out", str(out), "--pruner", "none", *FAST, *LONGER])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "interrupted trial(s) queued again" in res.output
     study = optuna.load_study(study_name="logsieve", storage=storage)
