@@ -16,7 +16,11 @@ we emit it rarely so that some lines name several blocks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import numpy as np
+
+LOG_START = datetime(2008, 11, 9, 20, 35, 18)  # HDFS_v1 starts 081109 203518
 ANCHORS = ("alloc", "finish", "middle", "delete")  # see Part.anchor; the simulator times them per block
 
 
@@ -181,3 +185,9 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("replica_unneeded", 1, 0.0005,
            _with(Part({"E25 E18 E5 E24 E16 E6 E26 E26 E21": 1.0}, "middle", gap=0.6))),
 )
+
+
+def weighted_choice(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
+    """Indices into ``table`` drawn with its (unnormalised) weights."""
+    w = np.fromiter(table.values(), float)
+    return rng.choice(len(w), size=size, p=w / w.sum())

@@ -7,18 +7,16 @@ sorted by time. ``simulate_sessions`` groups that timeline by block (what a pars
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
-from logsieve.data.recipes import RECIPES, Part
+from logsieve.data.recipes import LOG_START, RECIPES, Part, weighted_choice
 from logsieve.data.sessions import validate_sessions
 from logsieve.errors import LogsieveError
 
-LOG_START = datetime(2008, 11, 9, 20, 35, 18)  # HDFS_v1 starts 081109 203518
 # allocateBlock lines per hour since LOG_START in raw/hdfs_sample_2pct.log.gz (all lines of a 2 % block sample):
 # MapReduce jobs make the load bursty, with idle hours in between
 HOURLY_ALLOCATIONS = (727, 11, 141, 545, 438, 339, 0, 0, 0, 0, 8, 0, 0, 26, 666, 658, 43, 78, 562, 15, 0, 0, 0, 0,
@@ -36,12 +34,6 @@ def check_args(n_blocks: int, anomaly_rate: float, seed: int = 0) -> None:
         raise LogsieveError(f"anomaly rate must be a number within [0, 1], got {anomaly_rate!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LogsieveError(f"seed must be a non-negative integer, got {seed!r}")
-
-
-def weighted_choice(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
-    """Indices into ``table`` drawn with its (unnormalised) weights."""
-    w = np.fromiter(table.values(), float)
-    return rng.choice(len(w), size=size, p=w / w.sum())
 
 
 def _assign_recipes(n: int, anomaly_rate: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
