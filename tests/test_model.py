@@ -10,7 +10,7 @@ import torch
 from logsieve.config import ModelConfig
 from logsieve.models.rnn import RNNClassifier
 
-COMBOS = list(itertools.product(("rnn", "gru", "lstm"), (1, 2), (False, True), ("last", "mean", "max"), (False, True)))
+COMBOS = list(itertools.product(("rnn", "gru", "lstm"), (1, 2), (False, True), ("last", "mean", "max", "sum"), (False, True)))
 
 
 @pytest.mark.parametrize(("cell", "layers", "bidir", "pooling", "bn"), COMBOS)
@@ -28,7 +28,7 @@ def test_every_flag_combination_runs_forward_and_backward(cell, layers, bidir, p
     assert model.embedding.weight.grad[0].abs().sum() == 0  # padding row gets no gradient
 
 
-@pytest.mark.parametrize(("bidir", "pooling"), list(itertools.product((False, True), ("last", "mean", "max"))))
+@pytest.mark.parametrize(("bidir", "pooling"), list(itertools.product((False, True), ("last", "mean", "max", "sum"))))
 def test_padding_is_masked(bidir, pooling):
     torch.manual_seed(1)
     model = RNNClassifier(10, ModelConfig(cell="lstm", bidirectional=bidir, pooling=pooling, embed_dim=4, hidden_size=6)).eval()

@@ -27,7 +27,7 @@ class ModelConfig(Frozen):
     num_layers: int = Field(1, ge=1)
     bidirectional: bool = False
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    pooling: Literal["last", "mean", "max"] = "last"
+    pooling: Literal["last", "mean", "max", "sum"] = "last"
     batch_norm: bool = False
 
 

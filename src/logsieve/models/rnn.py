@@ -13,7 +13,7 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class RNNClassifier(nn.Module):
-    """embedding -> RNN/GRU/LSTM -> pooling (last | mean | max) -> optional BatchNorm1d -> linear head.
+    """embedding -> RNN/GRU/LSTM -> pooling (last | mean | max | sum) -> optional BatchNorm1d -> linear head.
 
     Returns one logit per sequence (anomaly = positive class). Padding is masked: sequences are packed,
     so neither direction of a bidirectional RNN reads padding, and mean/max pooling ignore it.
@@ -52,6 +52,8 @@ class RNNClassifier(nn.Module):
             return h_n[-1]
         padded, lengths = pad_packed_sequence(out, batch_first=True, total_length=width)
         mask = (torch.arange(width)[None, :] < lengths[:, None]).unsqueeze(-1)
+        if self.config.pooling == "sum":  # keeps how often a pattern occurs (HDFS labels often hinge on counts)
+            return (padded * mask).sum(1)
         if self.config.pooling == "mean":
             return (padded * mask).sum(1) / lengths[:, None].clamp(min=1).to(padded.dtype)
         return padded.masked_fill(~mask, float("-inf")).max(1).values
