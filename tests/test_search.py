@@ -107,10 +107,10 @@ def test_trials_train_on_train_and_validation_only(simulated):
 
 
 def test_tensors_are_encoded_once_for_all_trials(tmp_path, simulated, monkeypatch):
-    import logsieve.training.search as search
+    import logsieve.data.encoding as encoding
 
     calls = []
-    monkeypatch.setattr(search, "encode_rows", lambda *a, **k: calls.append(1) or encode_rows(*a, **k))
+    monkeypatch.setattr(encoding, "encode_rows", lambda *a, **k: calls.append(1) or encode_rows(*a, **k))
     info = DataInfo.of(simulated, "sim", "0" * 64)
     res = run_search(simulated.head(600), info, load_space("tiny"), tmp_path / "o", SearchSettings(epochs=1),
                      jobs=1, overrides={"model": {"embed_dim": 4}, "data": {"max_len": 64}})  # fmt: skip

@@ -108,3 +108,32 @@ def encode_rows(vocab: Vocabulary, rows: pl.DataFrame) -> EncodedSet:
     labels = rows["label"].fill_null(0).to_numpy().astype(np.float32)
     counts = rows["count"].to_numpy().astype(np.float32) if "count" in rows.columns else np.ones(rows.height, np.float32)
     return EncodedSet(torch.from_numpy(tokens), torch.from_numpy(lengths), torch.from_numpy(labels), torch.from_numpy(counts))
+
+
+@dataclass
+class TrainingSets:
+    """What training needs from the train/validation splits, encoded once."""
+
+    vocab: Vocabulary
+    train: EncodedSet
+    val: EncodedSet
+    train_rows: int
+    truncated: dict[str, int]
+
+
+def encode_splits(
+    train: pl.DataFrame, val: pl.DataFrame, max_len: int, keep: Literal["head", "tail"], dedup: bool
+) -> TrainingSets:
+    """Truncate both splits, fit the vocabulary on train only, collapse duplicates and encode.
+    Validation is always de-duplicated: its counts make the per-session metrics exact."""
+    train_events, train_cut = truncate(train["events"], max_len, keep)
+    val_events, val_cut = truncate(val["events"], max_len, keep)
+    vocab = Vocabulary().fit(train_events)
+    rows = collapse(train.with_columns(events=train_events), dedup=dedup)
+    return TrainingSets(
+        vocab,
+        encode_rows(vocab, rows),
+        encode_rows(vocab, collapse(val.with_columns(events=val_events), dedup=True)),
+        rows.height,
+        {"train": train_cut, "val": val_cut},
+    )

@@ -32,10 +32,6 @@ LABEL_VALUES = {
 }  # fmt: skip
 
 
-def empty_sessions() -> pl.DataFrame:
-    return pl.DataFrame(schema=SESSION_SCHEMA)
-
-
 def validate_sessions(df: pl.DataFrame, source: object = "sessions") -> pl.DataFrame:
     """Check and normalise a session table; raise DataError naming what is wrong."""
     missing = [c for c in SESSION_SCHEMA if c not in df.columns]

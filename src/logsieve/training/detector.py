@@ -17,7 +17,7 @@ import torch
 
 from logsieve.config import RunConfig
 from logsieve.data.augment import augment
-from logsieve.data.encoding import EncodedSet, Vocabulary, collapse, encode_rows, truncate
+from logsieve.data.encoding import Vocabulary, encode_rows, encode_splits, truncate
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.metrics import best_threshold
 from logsieve.models.rnn import RNNClassifier
@@ -40,13 +40,9 @@ class Detector:
         start = time.perf_counter()
         train = augment(train, cfg.train.augment, seed=cfg.seed)
         self.n_train_sessions_ = train.height
-        train_events, n_cut = truncate(train["events"], cfg.data.max_len, cfg.data.truncate)
-        self.truncated_ = {"train": n_cut}
-        self.vocab_ = Vocabulary().fit(train_events)
-        rows = collapse(train.with_columns(events=train_events), dedup=cfg.train.dedup)
-        self.n_train_rows_ = rows.height
-        train_set = encode_rows(self.vocab_, rows)
-        val_set = self._encode_labelled(val, "val")
+        sets = encode_splits(train, val, cfg.data.max_len, cfg.data.truncate, cfg.train.dedup)
+        self.vocab_, self.n_train_rows_, self.truncated_ = sets.vocab, sets.train_rows, sets.truncated
+        train_set, val_set = sets.train, sets.val
         torch.manual_seed(cfg.seed)
         self.model_ = RNNClassifier(len(self.vocab_), cfg.model)
         trainer = Trainer(cfg.train, seed=cfg.seed, progress=self.progress)
@@ -60,11 +56,6 @@ class Detector:
             self.threshold_ = 0.5
         self.fit_seconds_ = time.perf_counter() - start
         return self
-
-    def _encode_labelled(self, df: pl.DataFrame, name: str) -> EncodedSet:
-        events, n_cut = truncate(df["events"], self.config.data.max_len, self.config.data.truncate)
-        self.truncated_[name] = n_cut
-        return encode_rows(self.vocab_, collapse(df.with_columns(events=events), dedup=True))
 
     # --- scoring -------------------------------------------------------------------------------
     def score(self, df: pl.DataFrame) -> np.ndarray:

@@ -27,7 +27,7 @@ from rich.console import Console
 
 from logsieve.artifacts import atomic_write_text, write_json
 from logsieve.config import RunConfig
-from logsieve.data.encoding import EncodedSet, Vocabulary, collapse, encode_rows, truncate
+from logsieve.data.encoding import EncodedSet, encode_splits
 from logsieve.data.load import DataInfo
 from logsieve.errors import LogsieveError
 from logsieve.models.rnn import RNNClassifier
@@ -82,14 +82,8 @@ def score(record: EpochRecord) -> float:
 def prepare(sessions: pl.DataFrame, base: RunConfig, source: object) -> Prepared:
     """Split and encode once, as Detector.fit would (vocabulary from train only, de-duplicated rows)."""
     train, val, _ = make_splits(sessions, base, source)
-    cut = {name: truncate(df["events"], base.data.max_len, base.data.truncate)[0] for name, df in
-           (("train", train), ("val", val))}  # fmt: skip
-    vocab = Vocabulary().fit(cut["train"])
-    encoded = {
-        "train": encode_rows(vocab, collapse(train.with_columns(events=cut["train"]), dedup=base.train.dedup)),
-        "val": encode_rows(vocab, collapse(val.with_columns(events=cut["val"]), dedup=True)),
-    }
-    return Prepared(base, len(vocab), encoded["train"], encoded["val"])
+    sets = encode_splits(train, val, base.data.max_len, base.data.truncate, base.train.dedup)
+    return Prepared(base, len(sets.vocab), sets.train, sets.val)
 
 
 # --- storage and study -----------------------------------------------------------------------------
@@ -294,45 +288,48 @@ def run_search(
     store = open_storage(url) if storage else None  # an unreachable storage fails before OUT exists
     try:
         out.mkdir(parents=True, exist_ok=True)
-        lock = open(out / ".search.lock", "w")  # noqa: SIM115 - released when this function returns
+        lock = open(out / ".search.lock", "w")  # noqa: SIM115 - closed in the finally below
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # one search per folder: recover() would fail its trials
     except BlockingIOError:
         raise LogsieveError(f"another search is running in {out}") from None
     except OSError as exc:
         raise LogsieveError(f"cannot create output folder {out}: {exc.strerror}") from None
-    settings_meta = {k: v for k, v in asdict(settings).items() if k != "n_trials"}  # a budget may grow
-    meta = {"space": space.to_dict(), "settings": settings_meta, "data_sha256": data.sha256,
-            "overrides": overrides or {}}  # fmt: skip
-    study = open_study(store or open_storage(url), study_name, meta)
-    if backend == "ray" and address and url.startswith("sqlite"):
-        console.print("[yellow]warning:[/] Ray workers on other nodes need --storage they can reach (e.g. postgresql://…)")
-    if n := recover(study):
-        console.print(f"resuming: {n} interrupted trial(s) queued again")
-    target, start = space.size or settings.n_trials, time.perf_counter()
-    last: list[Any] = [None, start]
+    try:  # the lock is released explicitly, not whenever the file object happens to be collected
+        settings_meta = {k: v for k, v in asdict(settings).items() if k != "n_trials"}  # a budget may grow
+        meta = {"space": space.to_dict(), "settings": settings_meta, "data_sha256": data.sha256,
+                "overrides": overrides or {}}  # fmt: skip
+        study = open_study(store or open_storage(url), study_name, meta)
+        if backend == "ray" and address and url.startswith("sqlite"):
+            console.print("[yellow]warning:[/] Ray workers on other nodes need --storage they can reach (e.g. postgresql://…)")
+        if n := recover(study):
+            console.print(f"resuming: {n} interrupted trial(s) queued again")
+        target, start = space.size or settings.n_trials, time.perf_counter()
+        last: list[Any] = [None, start]
 
-    def poll() -> None:  # a line when the counts change, at most every 10 s
-        counts, now = _counts(study), time.perf_counter()
-        line = f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['RUNNING']} running"
-        if line != last[0] and now - last[1] >= 10:
-            console.print(f"  {line} (of {target}; {now - start:.0f} s)", highlight=False)
-            last[:] = [line, now]
+        def poll() -> None:  # a line when the counts change, at most every 10 s
+            counts, now = _counts(study), time.perf_counter()
+            line = f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['RUNNING']} running"
+            if line != last[0] and now - last[1] >= 10:
+                console.print(f"  {line} (of {target}; {now - start:.0f} s)", highlight=False)
+                last[:] = [line, now]
 
-    for _round in range(3):  # GridSampler may stop a worker while a re-queued trial still waits
-        free, waiting = remaining(study, space, settings)
-        if free <= 0 and not waiting:
-            break
-        n = max(1, min(jobs, free + waiting))
-        batch = [Job(url, study_name, space, settings, prepared, i) for i in range(n)]
-        if backend == "ray":
-            _run_ray(batch, poll, address)
-        elif n == 1:
-            work(batch[0])
-        else:
-            _run_processes(batch, poll)
-    if (left := remaining(study, space, settings))[0] > 0 or left[1]:
-        console.print("[yellow]search not finished[/]: run the same command again to continue it")
-    return write_report(study, space, settings, out, time.perf_counter() - start, command, url, study_name, data, jobs)
+        for _round in range(3):  # GridSampler may stop a worker while a re-queued trial still waits
+            free, waiting = remaining(study, space, settings)
+            if free <= 0 and not waiting:
+                break
+            n = max(1, min(jobs, free + waiting))
+            batch = [Job(url, study_name, space, settings, prepared, i) for i in range(n)]
+            if backend == "ray":
+                _run_ray(batch, poll, address)
+            elif n == 1:
+                work(batch[0])
+            else:
+                _run_processes(batch, poll)
+        if (left := remaining(study, space, settings))[0] > 0 or left[1]:
+            console.print("[yellow]search not finished[/]: run the same command again to continue it")
+        return write_report(study, space, settings, out, time.perf_counter() - start, command, url, study_name, data, jobs)
+    finally:
+        lock.close()
 
 
 def _counts(study: optuna.Study) -> dict[str, int]:
