@@ -41,3 +41,23 @@ def test_parameter_count_grows_with_capacity():
     small = RNNClassifier(10, ModelConfig(hidden_size=8)).n_parameters()
     big = RNNClassifier(10, ModelConfig(hidden_size=8, num_layers=2, bidirectional=True)).n_parameters()
     assert big > small > 0
+
+
+def test_event_counts_feature_counts_tokens_and_ignores_padding():
+    model = RNNClassifier(6, ModelConfig(counts=True, head_hidden=4, embed_dim=3, hidden_size=4))
+    tokens = torch.tensor([[2, 3, 2, 2], [5, 1, 0, 0]])
+    expected = torch.tensor([[0, 0, 3, 1, 0, 0], [0, 1, 0, 0, 0, 1]], dtype=torch.float32)
+    assert torch.equal(model.event_counts(tokens), torch.log1p(expected))
+
+
+@pytest.mark.parametrize(("pooling", "head_hidden"), [("max", 0), ("last", 8), ("mean", 8)])
+def test_count_branch_trains_and_is_masked(pooling, head_hidden):
+    torch.manual_seed(2)
+    cfg = ModelConfig(counts=True, head_hidden=head_hidden, pooling=pooling, bidirectional=True, embed_dim=4, hidden_size=5)
+    model = RNNClassifier(10, cfg)
+    short = model(torch.tensor([[2, 3, 4]]), torch.tensor([3]))
+    padded = model(torch.tensor([[2, 3, 4, 0, 0]]), torch.tensor([3]))
+    assert torch.allclose(short, padded, atol=1e-6)
+    model(torch.tensor([[2, 3, 4], [5, 0, 0]]), torch.tensor([3, 1])).sum().backward()
+    first = model.head[0] if head_hidden else model.head
+    assert first.in_features == 10 + 10 and first.weight.grad[:, 10:].abs().sum() > 0  # counts reach the head

@@ -69,3 +69,11 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(simulated):
     assert len(trainer.history_) < 30
     best = max(trainer.history_, key=lambda r: (round(r.val_f1, 6), -r.val_loss))
     assert trainer.best_epoch_ == best.epoch
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero(simulated):
+    model, trainer = _fit(simulated, epochs=3, patience=3, schedule="cosine")
+    constant_model, _ = _fit(simulated, epochs=3, patience=3)
+    assert len(trainer.history_) == 3
+    assert not all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), constant_model.state_dict().values()))
+    assert trainer.final_lr_ == pytest.approx(0.0, abs=1e-9)

@@ -19,7 +19,7 @@ class Frozen(BaseModel):
 
 
 class ModelConfig(Frozen):
-    """Embedding -> RNN/GRU/LSTM -> pooling -> optional BatchNorm1d -> linear head."""
+    """Embedding -> RNN/GRU/LSTM -> pooling -> optional BatchNorm1d [+ event counts] -> head."""
 
     cell: Literal["rnn", "gru", "lstm"] = "lstm"
     embed_dim: int = Field(32, ge=1)
@@ -29,6 +29,8 @@ class ModelConfig(Frozen):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     pooling: Literal["last", "mean", "max", "sum"] = "last"
     batch_norm: bool = False
+    counts: bool = Field(False, description="also feed log(1+count) of every event to the head (quantitative pattern)")
+    head_hidden: int = Field(0, ge=0, description="width of two ReLU layers before the output; 0 = linear head")
 
 
 class AugmentConfig(Frozen):
@@ -43,6 +45,7 @@ class AugmentConfig(Frozen):
 class TrainConfig(Frozen):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0)
+    schedule: Literal["constant", "cosine"] = Field("constant", description="cosine: decay lr to 0 over all epochs")
     weight_decay: float = Field(0.0, ge=0)
     batch_size: int = Field(64, ge=1)
     epochs: int = Field(20, ge=1)

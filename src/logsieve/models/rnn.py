@@ -13,7 +13,10 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class RNNClassifier(nn.Module):
-    """embedding -> RNN/GRU/LSTM -> pooling (last | mean | max | sum) -> optional BatchNorm1d -> linear head.
+    """embedding -> RNN/GRU/LSTM -> pooling (last | mean | max | sum) -> optional BatchNorm1d -> head.
+
+    With ``counts`` the head also sees log(1 + count) of every event (the "quantitative pattern" of
+    LogAnomaly); ``head_hidden`` makes the head a small ReLU MLP instead of one linear layer.
 
     Returns one logit per sequence (anomaly = positive class). Padding is masked: sequences are packed,
     so neither direction of a bidirectional RNN reads padding, and mean/max pooling ignore it.
@@ -34,15 +37,29 @@ class RNNClassifier(nn.Module):
         width = config.hidden_size * (2 if config.bidirectional else 1)
         self.norm = nn.BatchNorm1d(width) if config.batch_norm else nn.Identity()
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(width, 1)
+        self.vocab_size = vocab_size
+        width += vocab_size if config.counts else 0
+        if config.head_hidden:
+            h = config.head_hidden
+            self.head = nn.Sequential(nn.Linear(width, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+        else:
+            self.head = nn.Linear(width, 1)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """tokens (batch, time) int64, lengths (batch,) -> logits (batch,)."""
         lengths = lengths.clamp(min=1).cpu()
         packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
         out, hidden = self.rnn(packed)
-        pooled = self._pool(out, hidden, tokens.shape[1])
-        return self.head(self.dropout(self.norm(pooled))).squeeze(-1)
+        features = self.dropout(self.norm(self._pool(out, hidden, tokens.shape[1])))
+        if self.config.counts:
+            features = torch.cat([features, self.event_counts(tokens)], dim=-1)
+        return self.head(features).squeeze(-1)
+
+    def event_counts(self, tokens: torch.Tensor) -> torch.Tensor:
+        """log(1 + how often each vocabulary entry occurs); the padding column stays 0."""
+        counts = torch.zeros(tokens.shape[0], self.vocab_size, dtype=torch.float32)
+        counts.scatter_add_(1, tokens, (tokens != PAD).float())
+        return torch.log1p(counts)
 
     def _pool(self, out: nn.utils.rnn.PackedSequence, hidden, width: int) -> torch.Tensor:
         if self.config.pooling == "last":

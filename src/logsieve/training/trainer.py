@@ -92,10 +92,12 @@ class Trainer:
         gen = seed_everything(self.seed)
         optimizer = make_optimizer(model, cfg)
         pos_weight = self._class_weights(train)
+        steps = cfg.epochs * max(1, -(-len(train) // cfg.batch_size))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cfg.schedule == "cosine" else None
         best_key, best_state, stale = (-1.0, -np.inf), None, 0
         self.history_ = []
         with self._progress() as bar:
-            task = bar.add_task("epoch 1", total=cfg.epochs * max(1, -(-len(train) // cfg.batch_size)))
+            task = bar.add_task("epoch 1", total=steps)
             for epoch in range(1, cfg.epochs + 1):
                 start, losses, weights, grad_max = time.perf_counter(), 0.0, 0.0, 0.0
                 model.train()
@@ -109,6 +111,8 @@ class Trainer:
                     loss.backward()
                     grad_max = max(grad_max, clip_gradients(model, cfg.clip, cfg.clip_threshold))
                     optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
                     losses, weights = losses + loss.item() * float(w.sum()), weights + float(w.sum())
                     bar.advance(task)
                 record = self._validate(model, val, epoch, losses / max(weights, 1e-12), grad_max, start)
@@ -123,6 +127,7 @@ class Trainer:
                     stale += 1
                     if stale >= cfg.patience:
                         break
+        self.final_lr_ = float(optimizer.param_groups[0]["lr"])
         if best_state is not None:
             model.load_state_dict(best_state)
         self.best_epoch_ = max(self.history_, key=lambda r: (round(r.val_f1, 6), -r.val_loss)).epoch
