@@ -157,7 +157,7 @@ def study_cmd(
     labels: Annotated[Optional[Path], typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
     overrides: SetOpt = None,
     search_result: SearchOpt = None,
-    baselines: Annotated[bool, typer.Option(help="Add decision tree, random forest, logistic regression.")] = True,
+    baselines: Annotated[bool, typer.Option(help="Add decision tree, random forest, logistic regression, count MLP.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs trained at once (processes, 1 thread each).")] = 2,
 ) -> None:

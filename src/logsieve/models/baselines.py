@@ -13,13 +13,14 @@ import numpy as np
 import polars as pl
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from logsieve.data.encoding import Vocabulary, collapse
 from logsieve.evaluation.metrics import best_threshold
 
-BaselineKind = Literal["decision-tree", "random-forest", "logistic-regression"]
-BASELINES: tuple[BaselineKind, ...] = ("decision-tree", "random-forest", "logistic-regression")
+BaselineKind = Literal["decision-tree", "random-forest", "logistic-regression", "count-mlp"]
+BASELINES: tuple[BaselineKind, ...] = ("decision-tree", "random-forest", "logistic-regression", "count-mlp")
 
 
 def count_vectors(vocab: Vocabulary, events: pl.Series) -> np.ndarray:
@@ -37,6 +38,8 @@ def _estimator(kind: BaselineKind, seed: int):
         return DecisionTreeClassifier(random_state=seed)
     if kind == "random-forest":
         return RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=2)
+    if kind == "count-mlp":  # the RNNs' `counts` branch on its own: is the sequence model adding anything?
+        return MLPClassifier((128, 128), learning_rate_init=3e-3, max_iter=300, random_state=seed)
     return LogisticRegression(max_iter=2000, C=10.0)
 
 
@@ -51,7 +54,7 @@ class CountBaseline:
         self.vocab_ = Vocabulary().fit(train["events"])
         rows = collapse(train)
         self.estimator_ = _estimator(self.kind, self.seed)
-        x = count_vectors(self.vocab_, rows["events"])
+        x = self._features(rows["events"])
         self.estimator_.fit(x, rows["label"].to_numpy(), sample_weight=rows["count"].to_numpy().astype(float))
         self.threshold_ = 0.5
         if self.threshold == "tuned":
@@ -60,7 +63,11 @@ class CountBaseline:
         return self
 
     def score(self, df: pl.DataFrame) -> np.ndarray:
-        return self.estimator_.predict_proba(count_vectors(self.vocab_, df["events"]))[:, 1]
+        return self.estimator_.predict_proba(self._features(df["events"]))[:, 1]
+
+    def _features(self, events: pl.Series) -> np.ndarray:
+        counts = count_vectors(self.vocab_, events)
+        return np.log1p(counts) if self.kind == "count-mlp" else counts  # same scaling as RNNClassifier(counts)
 
     def predict(self, df: pl.DataFrame) -> np.ndarray:
         return (self.score(df) >= self.threshold_).astype(np.int8)
@@ -71,4 +78,6 @@ class CountBaseline:
             return int(est.tree_.node_count)
         if hasattr(est, "estimators_"):
             return int(sum(t.tree_.node_count for t in est.estimators_))
+        if hasattr(est, "coefs_"):
+            return int(sum(w.size for w in est.coefs_) + sum(b.size for b in est.intercepts_))
         return int(est.coef_.size + est.intercept_.size)
