@@ -84,6 +84,7 @@ def test_presets_lists_all_nine():
     for name in ("baseline", "improved", "improved-grid", "improved-grid-bn", "improved-grid-da", "improved-grid-gc",
                  "improved-grid-gn", "improved-grid-da-gn", "improved-grid-bn-gn"):  # fmt: skip
         assert name in res.output
+    assert "counts" in res.output
 
 
 def test_train_on_raw_logs_with_chronological_split(tmp_path):
