@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import polars as pl
 
 from logsieve.config import AugmentConfig, resolve_preset
-from logsieve.data.augment import augment, indicative_events
+from logsieve.data.augment import augment, indicative_events, swapped_normals
 from logsieve.evaluation.splits import split_sessions
 from logsieve.training.detector import Detector
 
@@ -47,3 +48,18 @@ def test_detector_with_augmentation_leaves_validation_and_test_untouched(simulat
     det = Detector(cfg, progress=False).fit(train, val)
     assert det.n_train_sessions_ > train.height  # augmentation happened inside fit
     assert train.equals(snapshot[0]) and val.equals(snapshot[1]) and test.equals(snapshot[2])
+
+
+def test_swapped_normal_copies_keep_counts_and_never_equal_an_anomaly():
+    train = pl.DataFrame(
+        {"session_id": ["n1", "n2", "n3", "a1"], "label": [0, 0, 0, 1],
+         "events": [["A", "B", "C"], ["A", "A"], ["A", "B", "C"], ["B", "A", "C"]]},
+        schema={"session_id": pl.String, "label": pl.Int8, "events": pl.List(pl.String)},
+    )  # fmt: skip
+    ids, seqs = swapped_normals(train, 20, np.random.default_rng(0))
+    assert seqs and all(s == ["A", "C", "B"] for s in seqs)  # B<->A would equal the anomaly; "A A" cannot move
+    assert all(i.startswith("n1#swap") for i in ids)  # distinct sequences only: n3 repeats n1
+    out = augment(train, AugmentConfig(enabled=True, copies=0, normal_copies=20), seed=0)
+    extra = out.slice(train.height)
+    assert out.head(train.height).equals(train) and extra.height > 0
+    assert (extra["label"] == 0).all() and all(s == ["A", "C", "B"] for s in extra["events"].to_list())

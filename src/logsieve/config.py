@@ -40,6 +40,9 @@ class AugmentConfig(Frozen):
     copies: int = Field(2, ge=0, description="perturbed copies added per anomalous training session")
     swap_prob: float = Field(0.5, ge=0, le=1, description="chance to swap one adjacent pair of events")
     drop_prob: float = Field(0.3, ge=0, le=1, description="chance to drop one repeated non-indicative event")
+    normal_copies: int = Field(
+        0, ge=0, description="copies of each distinct normal training sequence with one adjacent pair of different events swapped"
+    )
 
 
 class TrainConfig(Frozen):

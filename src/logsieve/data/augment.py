@@ -51,9 +51,33 @@ def perturb(events: list[str], keep: set[str], cfg: AugmentConfig, rng: np.rando
     return out
 
 
+def swapped_normals(train: pl.DataFrame, copies: int, rng: np.random.Generator) -> tuple[list[str], list[list[str]]]:
+    """Copies of each distinct normal sequence with one adjacent pair of *different* events swapped.
+
+    Counts and event sets are unchanged; only the interleaving of concurrent lines moves. A copy equal to
+    its original or to any anomalous training sequence is discarded."""
+    anomalous = {tuple(e) for e in train.filter(pl.col("label") == 1)["events"].to_list()}
+    normals = (
+        train.filter(pl.col("label") == 0)
+        .with_columns(_key=pl.col("events").list.join(" "))
+        .unique("_key", maintain_order=True)
+    )
+    ids, seqs = [], []
+    for sid, events in zip(normals["session_id"].to_list(), normals["events"].to_list(), strict=True):
+        movable = [i for i in range(len(events) - 1) if events[i] != events[i + 1]]
+        for k in range(copies if movable else 0):
+            i = movable[int(rng.integers(len(movable)))]
+            copy = events[:i] + [events[i + 1], events[i]] + events[i + 2 :]
+            if tuple(copy) not in anomalous:
+                ids.append(f"{sid}#swap{k}")
+                seqs.append(copy)
+    return ids, seqs
+
+
 def augment(train: pl.DataFrame, cfg: AugmentConfig, seed: int = 0) -> pl.DataFrame:
-    """Return ``train`` plus perturbed anomalous copies (label 1, ids ``<id>#aug<k>``)."""
-    if not cfg.enabled or cfg.copies == 0:
+    """Return ``train`` plus perturbed anomalous copies (label 1, ids ``<id>#aug<k>``) and, with
+    ``normal_copies``, swapped copies of distinct normal sequences (label 0, ids ``<id>#swap<k>``)."""
+    if not cfg.enabled or (cfg.copies == 0 and cfg.normal_copies == 0):
         return train
     rng = np.random.default_rng(seed)
     keep = indicative_events(train)
@@ -66,8 +90,12 @@ def augment(train: pl.DataFrame, cfg: AugmentConfig, seed: int = 0) -> pl.DataFr
             if tuple(copy) not in normals:
                 ids.append(f"{sid}#aug{k}")
                 seqs.append(copy)
+    labels = [1] * len(ids)
+    if cfg.normal_copies:
+        normal_ids, normal_seqs = swapped_normals(train, cfg.normal_copies, rng)
+        ids, seqs, labels = ids + normal_ids, seqs + normal_seqs, labels + [0] * len(normal_ids)
     extra = pl.DataFrame(
-        {"session_id": ids, "label": [1] * len(ids), "events": seqs},
+        {"session_id": ids, "label": labels, "events": seqs},
         schema={"session_id": pl.String, "label": pl.Int8, "events": pl.List(pl.String)},
     )
     return pl.concat([train, extra], how="diagonal_relaxed")
