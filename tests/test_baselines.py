@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from logsieve.data.encoding import Vocabulary
+from logsieve.data.encoding import COUNT_CAP, Vocabulary
 from logsieve.evaluation.metrics import f1_at
 from logsieve.evaluation.splits import split_sessions
 from logsieve.models.baselines import BASELINES, CountBaseline, count_vectors
@@ -30,4 +30,6 @@ def test_count_vectors_count_events_and_map_unseen_ones_to_the_unknown_column():
     counts = count_vectors(vocab, pl.Series([["E1", "E1", "E9"], []]))
     assert counts.tolist() == [[0, 1, 2, 0], [0, 0, 0, 0]]  # PAD, UNK, E1, E2
     model.vocab_ = vocab
-    assert np.allclose(model._features(pl.Series([["E1", "E1"]])), np.log1p([[0, 0, 2, 0]]))
+    features = model._features(pl.Series([["E1", "E1"]]))  # one-hot of each event's count, then log(1 + count)
+    assert features.shape == (1, 4 * (COUNT_CAP + 2))
+    assert features[0, 2 * (COUNT_CAP + 1) + 2] == 1 and np.allclose(features[0, -4:], np.log1p([0, 0, 2, 0]))

@@ -92,7 +92,7 @@ def presets_cmd() -> None:
         clip = "none" if t.clip == "none" else f"{t.clip} {t.clip_threshold:g}"
         table.add_row(name, m.cell, str(m.num_layers), str(m.hidden_size), str(m.embed_dim),
                       "yes" if m.bidirectional else "no", m.pooling, "yes" if m.batch_norm else "no",
-                      "yes" if m.counts else "no", f"{m.dropout:g}", clip, "yes" if t.augment.enabled else "no", f"{t.lr:g}",
+                      m.counts, f"{m.dropout:g}", clip, "yes" if t.augment.enabled else "no", f"{t.lr:g}",
                       str(t.batch_size), row["description"])
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from logsieve.errors import LogsieveError
 
@@ -29,7 +29,15 @@ class ModelConfig(Frozen):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     pooling: Literal["last", "mean", "max", "sum"] = "last"
     batch_norm: bool = False
-    counts: bool = Field(False, description="also feed log(1+count) of every event to the head (quantitative pattern)")
+    counts: Literal["none", "log", "exact"] = Field(
+        "none", description="event counts for the head: none, log(1+count), or exact (one-hot of count up to 16, plus log)"
+    )
+    @field_validator("counts", mode="before")
+    @classmethod
+    def _counts_from_bool(cls, value: object) -> object:
+        """Run directories written before the count encodings existed said true/false."""
+        return {True: "log", False: "none"}.get(value, value) if isinstance(value, bool) else value
+
     head_hidden: int = Field(0, ge=0, description="width of two ReLU layers before the output; 0 = linear head")
 
 

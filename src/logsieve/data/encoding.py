@@ -16,6 +16,7 @@ import polars as pl
 import torch
 
 PAD, UNK = 0, 1
+COUNT_CAP = 16  # "exact" count features tell 0..15 apart; 16 stands for 16 or more
 
 
 class Vocabulary:
@@ -137,3 +138,18 @@ def encode_splits(
         rows.height,
         {"train": train_cut, "val": val_cut},
     )
+
+
+def count_features(counts: torch.Tensor, encoding: str) -> torch.Tensor:
+    """(n, vocab) event counts -> features. ``log``: log(1 + count). ``exact``: a one-hot of the count per event
+    (capped at COUNT_CAP) plus the log — HDFS labels hinge on exact counts ("eight E3 and four E4"), which
+    a one-hot makes a single weight instead of a sharp bend in a smooth function."""
+    log = torch.log1p(counts)
+    if encoding == "log":
+        return log
+    exact = torch.nn.functional.one_hot(counts.clamp(max=COUNT_CAP).long(), COUNT_CAP + 1).flatten(1)
+    return torch.cat([exact.to(log.dtype), log], dim=1)
+
+
+def count_width(vocab_size: int, encoding: str) -> int:
+    return {"none": 0, "log": vocab_size, "exact": vocab_size * (COUNT_CAP + 2)}[encoding]

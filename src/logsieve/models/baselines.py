@@ -11,12 +11,13 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+import torch
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from logsieve.data.encoding import Vocabulary, collapse
+from logsieve.data.encoding import Vocabulary, collapse, count_features
 from logsieve.evaluation.metrics import best_threshold
 
 BaselineKind = Literal["decision-tree", "random-forest", "logistic-regression", "count-mlp"]
@@ -38,7 +39,7 @@ def _estimator(kind: BaselineKind, seed: int):
         return DecisionTreeClassifier(random_state=seed)
     if kind == "random-forest":
         return RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=2)
-    if kind == "count-mlp":  # the RNNs' `counts` branch on its own: is the sequence model adding anything?
+    if kind == "count-mlp":  # the RNNs' exact-count features alone: does the sequence model add anything?
         return MLPClassifier((128, 128), learning_rate_init=3e-3, max_iter=300, random_state=seed)
     return LogisticRegression(max_iter=2000, C=10.0)
 
@@ -67,7 +68,9 @@ class CountBaseline:
 
     def _features(self, events: pl.Series) -> np.ndarray:
         counts = count_vectors(self.vocab_, events)
-        return np.log1p(counts) if self.kind == "count-mlp" else counts  # same scaling as RNNClassifier(counts)
+        if self.kind != "count-mlp":
+            return counts
+        return count_features(torch.from_numpy(counts), "exact").numpy()  # as RNNClassifier(counts="exact")
 
     def predict(self, df: pl.DataFrame) -> np.ndarray:
         return (self.score(df) >= self.threshold_).astype(np.int8)

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from logsieve.config import ModelConfig
-from logsieve.data.encoding import PAD
+from logsieve.data.encoding import PAD, count_features, count_width
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -15,8 +15,8 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 class RNNClassifier(nn.Module):
     """embedding -> RNN/GRU/LSTM -> pooling (last | mean | max | sum) -> optional BatchNorm1d -> head.
 
-    With ``counts`` the head also sees log(1 + count) of every event (the "quantitative pattern" of
-    LogAnomaly); ``head_hidden`` makes the head a small ReLU MLP instead of one linear layer.
+    With ``counts`` the head also sees how often every event occurs (the "quantitative pattern" of
+    LogAnomaly), as log(1 + count) or exactly (see ``count_features``); ``head_hidden`` makes the head a small ReLU MLP instead of one linear layer.
 
     Returns one logit per sequence (anomaly = positive class). Padding is masked: sequences are packed,
     so neither direction of a bidirectional RNN reads padding, and mean/max pooling ignore it.
@@ -38,7 +38,7 @@ class RNNClassifier(nn.Module):
         self.norm = nn.BatchNorm1d(width) if config.batch_norm else nn.Identity()
         self.dropout = nn.Dropout(config.dropout)
         self.vocab_size = vocab_size
-        width += vocab_size if config.counts else 0
+        width += count_width(vocab_size, config.counts)
         if config.head_hidden:
             h = config.head_hidden
             self.head = nn.Sequential(nn.Linear(width, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
@@ -51,15 +51,15 @@ class RNNClassifier(nn.Module):
         packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
         out, hidden = self.rnn(packed)
         features = self.dropout(self.norm(self._pool(out, hidden, tokens.shape[1])))
-        if self.config.counts:
+        if self.config.counts != "none":
             features = torch.cat([features, self.event_counts(tokens)], dim=-1)
         return self.head(features).squeeze(-1)
 
     def event_counts(self, tokens: torch.Tensor) -> torch.Tensor:
-        """log(1 + how often each vocabulary entry occurs); the padding column stays 0."""
+        """Count features of each row; padding is never counted."""
         counts = torch.zeros(tokens.shape[0], self.vocab_size, dtype=torch.float32)
         counts.scatter_add_(1, tokens, (tokens != PAD).float())
-        return torch.log1p(counts)
+        return count_features(counts, self.config.counts)
 
     def _pool(self, out: nn.utils.rnn.PackedSequence, hidden, width: int) -> torch.Tensor:
         if self.config.pooling == "last":
