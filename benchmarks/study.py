@@ -21,6 +21,7 @@ import os
 import platform
 import tempfile
 import time
+from statistics import fmean
 from pathlib import Path
 
 import polars as pl
@@ -28,7 +29,7 @@ import torch
 
 from logsieve.artifacts import versions, write_json
 from logsieve.config import preset_names, resolve_preset
-from logsieve.data.load import load_with_info
+from logsieve.data.load import DataInfo, load_with_info
 from logsieve.evaluation.evaluate import evaluate_scorer
 from logsieve.evaluation.report import aggregate
 from logsieve.training.detector import Detector
@@ -59,7 +60,7 @@ def dedup_speedup(sessions: pl.DataFrame, preset: str, epochs: int) -> dict:
     return out
 
 
-def one_split(sessions: pl.DataFrame, info, study_dir: Path, split_seed: int, seed: int, jobs: int) -> dict:
+def one_split(sessions: pl.DataFrame, info: DataInfo, study_dir: Path, split_seed: int, seed: int, jobs: int) -> dict:
     """The nine presets plus the count baselines on the split drawn with ``split_seed``."""
     start = time.perf_counter()
     overrides = {"data": {"split_seed": split_seed}}
@@ -83,11 +84,8 @@ def one_split(sessions: pl.DataFrame, info, study_dir: Path, split_seed: int, se
 
 def across_splits(splits: list[dict]) -> dict:
     """Mean F1 per model over the splits; the preset with the best mean against the trees' means."""
-    def mean(values: list[float]) -> float:
-        return sum(values) / len(values)
-
-    presets = {name: mean([s["presets"][name]["f1"] for s in splits]) for name in splits[0]["presets"]}
-    baselines = {name: mean([s["baselines"][name] for s in splits]) for name in splits[0]["baselines"]}
+    presets = {name: fmean([s["presets"][name]["f1"] for s in splits]) for name in splits[0]["presets"]}
+    baselines = {name: fmean([s["baselines"][name] for s in splits]) for name in splits[0]["baselines"]}
     best = max(presets, key=presets.get)
     return {
         "splits": len(splits), "preset_f1_mean": presets, "baseline_f1_mean": baselines,

@@ -32,13 +32,13 @@ class ModelConfig(Frozen):
     counts: Literal["none", "log", "exact"] = Field(
         "none", description="event counts for the head: none, log(1+count), or exact (one-hot of count up to 16, plus log)"
     )
+    head_hidden: int = Field(0, ge=0, description="width of two ReLU layers before the output; 0 = linear head")
+
     @field_validator("counts", mode="before")
     @classmethod
     def _counts_from_bool(cls, value: object) -> object:
         """Run directories written before the count encodings existed said true/false."""
         return {True: "log", False: "none"}.get(value, value) if isinstance(value, bool) else value
-
-    head_hidden: int = Field(0, ge=0, description="width of two ReLU layers before the output; 0 = linear head")
 
 
 class AugmentConfig(Frozen):

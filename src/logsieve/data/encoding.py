@@ -147,9 +147,12 @@ def count_features(counts: torch.Tensor, encoding: str) -> torch.Tensor:
     log = torch.log1p(counts)
     if encoding == "log":
         return log
+    if encoding != "exact":
+        raise ValueError(f"unknown count encoding {encoding!r}")
     exact = torch.nn.functional.one_hot(counts.clamp(max=COUNT_CAP).long(), COUNT_CAP + 1).flatten(1)
     return torch.cat([exact.to(log.dtype), log], dim=1)
 
 
 def count_width(vocab_size: int, encoding: str) -> int:
-    return {"none": 0, "log": vocab_size, "exact": vocab_size * (COUNT_CAP + 2)}[encoding]
+    """How many features ``count_features`` makes for this vocabulary (0 when counts are off)."""
+    return 0 if encoding == "none" else count_features(torch.zeros(1, vocab_size), encoding).shape[1]

@@ -16,7 +16,8 @@ class RNNClassifier(nn.Module):
     """embedding -> RNN/GRU/LSTM -> pooling (last | mean | max | sum) -> optional BatchNorm1d -> head.
 
     With ``counts`` the head also sees how often every event occurs (the "quantitative pattern" of
-    LogAnomaly), as log(1 + count) or exactly (see ``count_features``); ``head_hidden`` makes the head a small ReLU MLP instead of one linear layer.
+    LogAnomaly), as log(1 + count) or exactly (see ``count_features``); ``head_hidden`` makes the head a
+    small ReLU MLP instead of one linear layer.
 
     Returns one logit per sequence (anomaly = positive class). Padding is masked: sequences are packed,
     so neither direction of a bidirectional RNN reads padding, and mean/max pooling ignore it.
@@ -37,7 +38,6 @@ class RNNClassifier(nn.Module):
         width = config.hidden_size * (2 if config.bidirectional else 1)
         self.norm = nn.BatchNorm1d(width) if config.batch_norm else nn.Identity()
         self.dropout = nn.Dropout(config.dropout)
-        self.vocab_size = vocab_size
         width += count_width(vocab_size, config.counts)
         if config.head_hidden:
             h = config.head_hidden
@@ -57,7 +57,7 @@ class RNNClassifier(nn.Module):
 
     def event_counts(self, tokens: torch.Tensor) -> torch.Tensor:
         """Count features of each row; padding is never counted."""
-        counts = torch.zeros(tokens.shape[0], self.vocab_size, dtype=torch.float32)
+        counts = torch.zeros(tokens.shape[0], self.embedding.num_embeddings, dtype=torch.float32)
         counts.scatter_add_(1, tokens, (tokens != PAD).float())
         return count_features(counts, self.config.counts)
 
