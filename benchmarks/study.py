@@ -11,6 +11,12 @@ the per-split tables plus the mean over splits, which is the comparison to trust
 
     python benchmarks/study.py                     # ../shared/data/hdfs/sessions_sample.csv.gz
     python benchmarks/study.py --splits 3 --jobs 2 --out benchmarks/results/study.json
+    python benchmarks/study.py --presets improved-grid --splits 5 --first-split 5 --skip-dedup --jobs 1 \
+        --out benchmarks/results/paired-5-9.json    # one preset against the trees on more splits
+
+Each split also reports its label conflicts (``conflict_summary``): test sessions whose label is the
+minority label of their training twins. With count twins this is the ceiling of any model that agrees
+with its training data on counts — a decision tree at that ceiling cannot be beaten by counts alone.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import torch
 from logsieve.artifacts import versions, write_json
 from logsieve.config import preset_names, resolve_preset
 from logsieve.data.load import DataInfo, load_with_info
-from logsieve.evaluation.evaluate import evaluate_scorer
+from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer
 from logsieve.evaluation.report import aggregate
 from logsieve.training.detector import Detector
 from logsieve.training.run import make_splits
@@ -60,20 +66,25 @@ def dedup_speedup(sessions: pl.DataFrame, preset: str, epochs: int) -> dict:
     return out
 
 
-def one_split(sessions: pl.DataFrame, info: DataInfo, study_dir: Path, split_seed: int, seed: int, jobs: int) -> dict:
-    """The nine presets plus the count baselines on the split drawn with ``split_seed``."""
+def one_split(
+    sessions: pl.DataFrame, info: DataInfo, study_dir: Path, split_seed: int, seed: int, jobs: int, presets: list[str]
+) -> dict:
+    """The presets plus the count baselines on the split drawn with ``split_seed``."""
     start = time.perf_counter()
     overrides = {"data": {"split_seed": split_seed}}
-    results = run_study(sessions, info, study_dir, preset_names(), [seed], overrides, progress=False, jobs=jobs)
+    results = run_study(sessions, info, study_dir, presets, [seed], overrides, progress=False, jobs=jobs)
     total = time.perf_counter() - start
     rnn = results.filter(pl.col("kind") == "rnn")
     base = {r["name"]: r["f1"] for r in results.filter(pl.col("kind") == "baseline").iter_rows(named=True)}
     best = rnn.sort("f1", descending=True).row(0, named=True)
     print(aggregate(results).select("name", "f1_mean", "fp_mean", "fn_mean", "fit_seconds_mean", "f1_unseen_mean"))
+    splits = make_splits(sessions, resolve_preset(presets[0], seed, overrides), info.source)
+    conflicts = conflict_summary(splits.train, splits.test)
     print(f"split {split_seed}: {total / 60:.1f} min; best preset {best['name']} F1 {best['f1']:.4f}; "
-          f"decision tree {base['decision-tree']:.4f}, random forest {base['random-forest']:.4f}", flush=True)
+          f"decision tree {base['decision-tree']:.4f}, random forest {base['random-forest']:.4f}; "
+          f"count-twin ceiling {conflicts['counts']['f1_ceiling']:.4f}", flush=True)
     return {
-        "split_seed": split_seed, "study_seconds": total,
+        "split_seed": split_seed, "study_seconds": total, "label_conflicts": conflicts,
         "presets": {r["name"]: {"f1": r["f1"], "fit_seconds": r["fit_seconds"], "fp": r["fp"], "fn": r["fn"],
                                 "f1_unseen": r["f1_unseen"], "epochs_run": r["epochs_run"]}
                     for r in rnn.iter_rows(named=True)},
@@ -87,8 +98,15 @@ def across_splits(splits: list[dict]) -> dict:
     presets = {name: fmean([s["presets"][name]["f1"] for s in splits]) for name in splits[0]["presets"]}
     baselines = {name: fmean([s["baselines"][name] for s in splits]) for name in splits[0]["baselines"]}
     best = max(presets, key=presets.get)
+
+    def record(name: str, baseline: str) -> dict[str, int]:  # per-split wins / ties / losses of a preset
+        diffs = [s["presets"][name]["f1"] - s["baselines"][baseline] for s in splits]
+        return {"wins": sum(d > 1e-9 for d in diffs), "ties": sum(abs(d) <= 1e-9 for d in diffs),
+                "losses": sum(d < -1e-9 for d in diffs)}
+
     return {
         "splits": len(splits), "preset_f1_mean": presets, "baseline_f1_mean": baselines,
+        "versus": {name: {b: record(name, b) for b in ("decision-tree", "random-forest")} for name in presets},
         "best_preset_by_mean": best, "best_f1_mean": presets[best],
         "best_beats_tree_and_forest_by_mean": presets[best] > max(baselines["decision-tree"], baselines["random-forest"]),
     }  # fmt: skip
@@ -100,6 +118,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--splits", type=int, default=1, help="repeat the study on this many random splits")
+    ap.add_argument("--first-split", type=int, default=0, help="split seeds run from here (to share K splits between machines)")
+    ap.add_argument("--presets", default="all", help="comma-separated preset names (default: all nine)")
+    ap.add_argument("--skip-dedup", action="store_true", help="leave out the de-dup speed-up measurement")
     ap.add_argument("--dedup-preset", default="improved")
     ap.add_argument("--dedup-epochs", type=int, default=5)
     ap.add_argument("--study-dir", type=Path, default=None, help="keep the study here (default: a temp dir)")
@@ -109,20 +130,27 @@ def main() -> None:
 
     sessions, info = load_with_info(args.data)
     study_dir = args.study_dir or Path(tempfile.mkdtemp(prefix="logsieve-study-"))
+    presets = preset_names() if args.presets == "all" else args.presets.split(",")
     splits = []
-    for split_seed in range(args.splits):
-        print(f"study of {len(preset_names())} presets on {info.sessions:,} sessions, split seed {split_seed}, "
+    for split_seed in range(args.first_split, args.first_split + args.splits):
+        print(f"study of {len(presets)} presets on {info.sessions:,} sessions, split seed {split_seed}, "
               f"{args.jobs} jobs -> {study_dir / f'split-{split_seed}'}", flush=True)
-        splits.append(one_split(sessions, info, study_dir / f"split-{split_seed}", split_seed, args.seed, args.jobs))
+        splits.append(one_split(sessions, info, study_dir / f"split-{split_seed}", split_seed, args.seed, args.jobs,
+                                presets))
     overall = across_splits(splits)
     if args.splits > 1:
         print(f"mean over {args.splits} splits: " + ", ".join(
             f"{k} {v:.4f}" for k, v in sorted({**overall["preset_f1_mean"], **overall["baseline_f1_mean"]}.items(),
                                                  key=lambda kv: -kv[1])))  # fmt: skip
+        for name, record in overall["versus"].items():
+            print(f"  {name} per split vs " + "; ".join(f"{b}: {r['wins']} won / {r['ties']} tied / {r['losses']} lost"
+                                                        for b, r in record.items()))  # fmt: skip
 
-    print(f"de-dup speed-up ({args.dedup_preset}, {args.dedup_epochs} epochs, 1 thread):", flush=True)
-    speed = dedup_speedup(sessions, args.dedup_preset, args.dedup_epochs)
-    print(f"  per-epoch speed-up {speed['speedup_per_epoch']:.1f}x, F1 difference {speed['f1_difference']:+.4f}")
+    speed = None
+    if not args.skip_dedup:
+        print(f"de-dup speed-up ({args.dedup_preset}, {args.dedup_epochs} epochs, 1 thread):", flush=True)
+        speed = dedup_speedup(sessions, args.dedup_preset, args.dedup_epochs)
+        print(f"  per-epoch speed-up {speed['speedup_per_epoch']:.1f}x, F1 difference {speed['f1_difference']:+.4f}")
 
     first = splits[0]
     report = {

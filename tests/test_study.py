@@ -31,6 +31,8 @@ def test_tiny_study_end_to_end(tmp_path, session_file):
     assert set(results["name"]) >= {"baseline", "improved-grid-bn-gn", "decision-tree", "random-forest"}
     table = (out / "results.md").read_text()
     assert "improved-grid-bn-gn" in table and "±" in table  # mean ± sd over the two seeds
+    conflicts = json.loads((out / "study.json").read_text())["label_conflicts"]
+    assert 0 < conflicts["counts"]["f1_ceiling"] <= 1 and f"ceiling {conflicts['sequence']['f1_ceiling']:.4f}" in table
     run = out / "runs" / "improved-grid-bn-gn" / "seed-1"
     for name in ("config.json", "metrics.json", "history.csv", "curve.png", "model.pt", "detector.json"):
         assert (run / name).exists(), name
