@@ -36,7 +36,7 @@ import torch
 from logsieve.artifacts import versions, write_json
 from logsieve.config import preset_names, resolve_preset
 from logsieve.data.load import DataInfo, load_with_info
-from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer
+from logsieve.evaluation.evaluate import evaluate_scorer
 from logsieve.evaluation.report import aggregate
 from logsieve.training.detector import Detector
 from logsieve.training.run import make_splits
@@ -78,8 +78,7 @@ def one_split(
     base = {r["name"]: r["f1"] for r in results.filter(pl.col("kind") == "baseline").iter_rows(named=True)}
     best = rnn.sort("f1", descending=True).row(0, named=True)
     print(aggregate(results).select("name", "f1_mean", "fp_mean", "fn_mean", "fit_seconds_mean", "f1_unseen_mean"))
-    splits = make_splits(sessions, resolve_preset(presets[0], seed, overrides), info.source)
-    conflicts = conflict_summary(splits.train, splits.test)
+    conflicts = json.loads((study_dir / "study.json").read_text())["label_conflicts"]  # run_study computed them
     print(f"split {split_seed}: {total / 60:.1f} min; best preset {best['name']} F1 {best['f1']:.4f}; "
           f"decision tree {base['decision-tree']:.4f}, random forest {base['random-forest']:.4f}; "
           f"count-twin ceiling {conflicts['counts']['f1_ceiling']:.4f}", flush=True)

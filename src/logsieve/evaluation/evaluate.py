@@ -17,15 +17,15 @@ class Scorer(Protocol):
     def score(self, df: pl.DataFrame) -> np.ndarray: ...
 
 
-def seen_mask(train: pl.DataFrame, df: pl.DataFrame) -> np.ndarray:
-    """True where a session's exact event sequence occurs in the training split."""
-    known = train["events"].list.join(" ").unique()
-    return df["events"].list.join(" ").is_in(known.implode()).to_numpy()
-
-
 def _twin_keys(events: pl.Series, by: Literal["sequence", "counts"]) -> pl.Series:
     """Equal keys = same exact sequence, or (``counts``) same multiset of events, i.e. same count vector."""
     return (events.list.sort() if by == "counts" else events).list.join(" ")
+
+
+def seen_mask(train: pl.DataFrame, df: pl.DataFrame) -> np.ndarray:
+    """True where a session's exact event sequence occurs in the training split."""
+    known = _twin_keys(train["events"], "sequence").unique()
+    return _twin_keys(df["events"], "sequence").is_in(known.implode()).to_numpy()
 
 
 def label_conflicts(train: pl.DataFrame, test: pl.DataFrame, by: Literal["sequence", "counts"]) -> np.ndarray:

@@ -73,8 +73,8 @@ def run_study(
     write_study_report(results, out, header)
     write_json(out / "study.json", {
         "data": data.__dict__, "splits": split_summary(splits), "presets": list(presets), "seeds": list(seeds),
-        "overrides": overrides or {}, "search_result": str(search_result) if search_result else "shipped", "label_conflicts": conflicts,
-        "seconds": time.perf_counter() - started,
+        "overrides": overrides or {}, "search_result": str(search_result) if search_result else "shipped",
+        "label_conflicts": conflicts, "seconds": time.perf_counter() - started,
     })  # fmt: skip
     return results
 
