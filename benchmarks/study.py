@@ -37,6 +37,7 @@ from logsieve.artifacts import versions, write_json
 from logsieve.config import preset_names, resolve_preset
 from logsieve.data.load import DataInfo, load_with_info
 from logsieve.evaluation.evaluate import evaluate_scorer
+from logsieve.evaluation.metrics import paired_comparison
 from logsieve.evaluation.report import aggregate
 from logsieve.training.detector import Detector
 from logsieve.training.run import make_splits
@@ -79,11 +80,15 @@ def one_split(
     best = rnn.sort("f1", descending=True).row(0, named=True)
     print(aggregate(results).select("name", "f1_mean", "fp_mean", "fn_mean", "fit_seconds_mean", "f1_unseen_mean"))
     conflicts = json.loads((study_dir / "study.json").read_text())["label_conflicts"]  # run_study computed them
+    ceiling = conflicts["counts"]["f1_ceiling"]
+    tree_at_ceiling = base["decision-tree"] >= ceiling - 1e-9
     print(f"split {split_seed}: {total / 60:.1f} min; best preset {best['name']} F1 {best['f1']:.4f}; "
           f"decision tree {base['decision-tree']:.4f}, random forest {base['random-forest']:.4f}; "
-          f"count-twin ceiling {conflicts['counts']['f1_ceiling']:.4f}", flush=True)
+          f"count-twin ceiling {ceiling:.4f}" + (" (the tree is at it: only F1 above the ceiling beats it)"
+                                                  if tree_at_ceiling else ""), flush=True)  # fmt: skip
     return {
         "split_seed": split_seed, "study_seconds": total, "label_conflicts": conflicts,
+        "tree_at_count_ceiling": tree_at_ceiling,
         "presets": {r["name"]: {"f1": r["f1"], "fit_seconds": r["fit_seconds"], "fp": r["fp"], "fn": r["fn"],
                                 "f1_unseen": r["f1_unseen"], "epochs_run": r["epochs_run"]}
                     for r in rnn.iter_rows(named=True)},
@@ -98,10 +103,8 @@ def across_splits(splits: list[dict]) -> dict:
     baselines = {name: fmean([s["baselines"][name] for s in splits]) for name in splits[0]["baselines"]}
     best = max(presets, key=presets.get)
 
-    def record(name: str, baseline: str) -> dict[str, int]:  # per-split wins / ties / losses of a preset
-        diffs = [s["presets"][name]["f1"] - s["baselines"][baseline] for s in splits]
-        return {"wins": sum(d > 1e-9 for d in diffs), "ties": sum(abs(d) <= 1e-9 for d in diffs),
-                "losses": sum(d < -1e-9 for d in diffs)}
+    def record(name: str, baseline: str) -> dict:  # per-split wins / ties / losses and the sign test
+        return paired_comparison([s["presets"][name]["f1"] for s in splits], [s["baselines"][baseline] for s in splits])
 
     return {
         "splits": len(splits), "preset_f1_mean": presets, "baseline_f1_mean": baselines,
@@ -142,8 +145,9 @@ def main() -> None:
             f"{k} {v:.4f}" for k, v in sorted({**overall["preset_f1_mean"], **overall["baseline_f1_mean"]}.items(),
                                                  key=lambda kv: -kv[1])))  # fmt: skip
         for name, record in overall["versus"].items():
-            print(f"  {name} per split vs " + "; ".join(f"{b}: {r['wins']} won / {r['ties']} tied / {r['losses']} lost"
-                                                        for b, r in record.items()))  # fmt: skip
+            print(f"  {name} per split vs " + "; ".join(
+                f"{b}: {r['wins']} won / {r['ties']} tied / {r['losses']} lost (sign test p {r['sign_test_p']:.2f})"
+                for b, r in record.items()))  # fmt: skip
 
     speed = None
     if not args.skip_dedup:

@@ -1,11 +1,14 @@
-"""Held-out evaluation helpers: the unseen subset and the label conflicts that cap what a model can reach."""
+"""Held-out evaluation helpers: the unseen subset, the label conflicts that cap what a model can reach,
+and the paired comparison of two models over splits."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import polars as pl
 
 from logsieve.evaluation.evaluate import conflict_summary, label_conflicts, seen_mask
+from logsieve.evaluation.metrics import paired_comparison
 
 
 def sessions(rows: list[tuple[int, str]]) -> pl.DataFrame:
@@ -48,3 +51,15 @@ def test_conflict_summary_gives_forced_errors_and_the_f1_ceiling():
     tp = 3 - 1  # three anomalies, one forced miss
     assert np.isclose(summary["counts"]["f1_ceiling"], 2 * tp / (2 * tp + 1 + 1))
     assert summary["sequence"] == {"fp": 0, "fn": 2, "f1_ceiling": 2 * 1 / (2 * 1 + 2)}
+
+
+def test_paired_comparison_counts_wins_ties_losses_and_gives_the_exact_sign_test():
+    a = [0.999, 0.995, 0.990, 0.990, 0.99, 0.98, 0.97, 0.96, 0.95, 0.94]
+    b = [0.998, 0.996, 0.990, 0.991, 1.00, 0.99, 0.98, 0.97, 0.96, 0.99]
+    record = paired_comparison(a, b)
+    assert (record["wins"], record["ties"], record["losses"]) == (1, 1, 8)
+    assert record["sign_test_p"] == pytest.approx(2 * (1 + 9) / 2**9)  # P(<= 1 of 9 fair coin flips), twice
+    assert paired_comparison([0.9] * 3, [0.9] * 3)["sign_test_p"] == 1.0  # all ties: no evidence either way
+    assert paired_comparison([1.0] * 10, [0.9] * 10)["sign_test_p"] == pytest.approx(2 / 2**10)
+    with pytest.raises(ValueError, match="same splits"):
+        paired_comparison([0.9], [0.9, 0.8])

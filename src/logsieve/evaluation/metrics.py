@@ -3,6 +3,8 @@ sample weight, which gives exactly the per-session figures at a fraction of the 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -54,3 +56,16 @@ def classification_metrics(
 
 def f1_at(y: np.ndarray, scores: np.ndarray, threshold: float, weights: np.ndarray | None = None) -> float:
     return float(f1_score(y.astype(int), (scores >= threshold).astype(int), sample_weight=weights, zero_division=0))
+
+
+def paired_comparison(a: list[float], b: list[float], tol: float = 1e-9) -> dict[str, float | int]:
+    """Model ``a`` against model ``b`` on the same splits: wins, ties, losses and the exact two-sided
+    sign-test p-value (ties dropped). One split's F1 moves in steps of ~0.001, so a mean difference
+    means little until the per-split record is unlikely under "either is as likely to win"."""
+    if len(a) != len(b):
+        raise ValueError(f"paired comparison needs the same splits on both sides ({len(a)} vs {len(b)})")
+    diffs = [x - y for x, y in zip(a, b)]
+    wins, losses = sum(d > tol for d in diffs), sum(d < -tol for d in diffs)
+    n, k = wins + losses, min(wins, losses)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return {"wins": wins, "ties": len(diffs) - n, "losses": losses, "sign_test_p": p}
