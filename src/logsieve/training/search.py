@@ -33,6 +33,7 @@ from logsieve.errors import LogsieveError
 from logsieve.models.rnn import RNNClassifier
 from logsieve.training.run import make_splits
 from logsieve.training.spaces import Space, base_config, trial_config
+from logsieve.training.storage import open_storage, open_study
 from logsieve.training.trainer import EpochRecord, Trainer
 
 STUDY = "logsieve"
@@ -86,30 +87,7 @@ def prepare(sessions: pl.DataFrame, base: RunConfig, source: object) -> Prepared
     return Prepared(base, len(sets.vocab), sets.train, sets.val)
 
 
-# --- storage and study -----------------------------------------------------------------------------
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An RDB storage, or a one-line error naming the URL (checked before anything is written)."""
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as exc:  # sqlalchemy errors, missing DB drivers, malformed URLs
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LogsieveError(f"cannot open storage {url!r}: {first}") from None
-
-
-def open_study(storage: optuna.storages.RDBStorage, name: str, meta: dict[str, Any]) -> optuna.Study:
-    """Create the study, or load it after checking it was made with the same space, preset and data."""
-    study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
-    stored = study.user_attrs.get("search")
-    if stored is None:
-        study.set_user_attr("search", meta)
-    elif stored != meta:
-        diff = sorted(k for k in meta if stored.get(k) != meta[k])
-        raise LogsieveError(f"study {name!r} in this storage was made with a different {', '.join(diff)}; "
-                            "use another --out, --storage or --study-name")  # fmt: skip
-    return study
+# --- recovery and progress ---------------------------------------------------------------------------
 
 
 def recover(study: optuna.Study) -> int:

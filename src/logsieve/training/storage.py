@@ -1,0 +1,54 @@
+"""Where a search keeps its trials: an Optuna RDB storage that several workers may open at once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import optuna
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from logsieve.errors import LogsieveError
+
+SCHEMA_RACE_RETRIES = 8  # workers that start together on a fresh database race to create its tables
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage, or a one-line error naming the URL (checked before anything is written).
+
+    Optuna creates the schema when it opens a database; two processes doing that at the same moment make
+    one of them fail ("UNIQUE constraint failed", "table … already exists"). The loser retries: by then
+    the schema exists and opening only reads it."""
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(SCHEMA_RACE_RETRIES + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == SCHEMA_RACE_RETRIES or not _schema_race(exc):
+                raise LogsieveError(f"cannot open storage {url!r}: {_first_line(exc)}") from None
+            time.sleep(0.05 * 2**attempt)
+        except Exception as exc:  # other sqlalchemy errors, missing DB drivers, malformed URLs
+            raise LogsieveError(f"cannot open storage {url!r}: {_first_line(exc)}") from None
+    raise AssertionError("unreachable")
+
+
+def open_study(storage: optuna.storages.RDBStorage, name: str, meta: dict[str, Any]) -> optuna.Study:
+    """Create the study, or load it after checking it was made with the same space, preset and data."""
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
+    stored = study.user_attrs.get("search")
+    if stored is None:
+        study.set_user_attr("search", meta)
+    elif stored != meta:
+        diff = sorted(k for k in meta if stored.get(k) != meta[k])
+        raise LogsieveError(f"study {name!r} in this storage was made with a different {', '.join(diff)}; "
+                            "use another --out, --storage or --study-name")  # fmt: skip
+    return study
+
+
+def _schema_race(exc: Exception) -> bool:
+    text = str(exc)
+    return isinstance(exc, IntegrityError) or "already exists" in text or "database is locked" in text
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
