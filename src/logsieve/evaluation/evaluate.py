@@ -30,8 +30,8 @@ def seen_mask(train: pl.DataFrame, df: pl.DataFrame) -> np.ndarray:
 
 def label_conflicts(train: pl.DataFrame, test: pl.DataFrame, by: Literal["sequence", "counts"]) -> np.ndarray:
     """True where a test session's label is the minority label of its training twins (same sequence, or
-    same event counts). A model that agrees with its training data gets these wrong, so they bound from
-    below what such a model can reach — on HDFS, the few errors at the top of a table are mostly these."""
+    same event counts). A model that agrees with its training data gets these wrong, so they cap what such
+    a model can reach — on HDFS, the few errors at the top of a table are mostly these."""
     majority = (
         pl.DataFrame({"key": _twin_keys(train["events"], by), "label": train["label"]})
         .group_by("key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -20,16 +21,15 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     one of them fail ("UNIQUE constraint failed", "table … already exists"). The loser retries: by then
     the schema exists and opening only reads it."""
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    for attempt in range(SCHEMA_RACE_RETRIES + 1):
+    for attempt in itertools.count():
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        except (IntegrityError, OperationalError) as exc:
-            if attempt == SCHEMA_RACE_RETRIES or not _schema_race(exc):
-                raise LogsieveError(f"cannot open storage {url!r}: {_first_line(exc)}") from None
-            time.sleep(0.05 * 2**attempt)
-        except Exception as exc:  # other sqlalchemy errors, missing DB drivers, malformed URLs
-            raise LogsieveError(f"cannot open storage {url!r}: {_first_line(exc)}") from None
-    raise AssertionError("unreachable")
+        except Exception as exc:  # sqlalchemy errors, missing DB drivers, malformed URLs
+            if attempt < SCHEMA_RACE_RETRIES and _schema_race(exc):
+                time.sleep(0.05 * 2**attempt)
+                continue
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise LogsieveError(f"cannot open storage {url!r}: {first}") from None
 
 
 def open_study(storage: optuna.storages.RDBStorage, name: str, meta: dict[str, Any]) -> optuna.Study:
@@ -46,9 +46,6 @@ def open_study(storage: optuna.storages.RDBStorage, name: str, meta: dict[str, A
 
 
 def _schema_race(exc: Exception) -> bool:
-    text = str(exc)
-    return isinstance(exc, IntegrityError) or "already exists" in text or "database is locked" in text
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(exc, OperationalError) and ("already exists" in str(exc) or "database is locked" in str(exc))
