@@ -25,8 +25,8 @@ from pathlib import Path
 
 import polars as pl
 
-from logsieve.data.mining import TemplateMiner
-from logsieve.evaluation.parsing import grouping_accuracy
+from logsieve.parsing.accuracy import grouping_accuracy
+from logsieve.parsing.mining import TemplateMiner
 
 REPO = Path(__file__).resolve().parents[1]
 DRAIN3 = "drain3==0.9.11"

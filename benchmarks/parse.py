@@ -62,7 +62,7 @@ def build_log(sample: Path, replicas: int, out: Path) -> Path:
 
 def simulate_log(blocks: int, out: Path) -> Path:
     """``logsieve simulate`` output (cached by folder name)."""
-    from logsieve.data.simulate import simulate_logs
+    from logsieve.simulator.simulate import simulate_logs
 
     if not (out / "HDFS.log").exists():
         simulate_logs(blocks, 0.029, 0, out)
@@ -77,7 +77,7 @@ def measure(log: Path, mode: str) -> dict:
 
 
 def child(log: Path, mode: str) -> None:
-    from logsieve.data.parse import parse_logs_report
+    from logsieve.parsing.pipeline import parse_logs_report
 
     start, cpu0 = time.perf_counter(), os.times()
     res = parse_logs_report([log], templates=mode)

@@ -32,9 +32,9 @@ import torch
 from logsieve.config import resolve_preset
 from logsieve.data.load import load_with_info
 from logsieve.models.rnn import RNNClassifier
-from logsieve.training.run import make_splits, train_run
-from logsieve.training.search import SearchSettings, prepare
-from logsieve.training.spaces import base_config, load_space, trial_config
+from logsieve.search.runner import SearchSettings, prepare
+from logsieve.search.spaces import base_config, load_space, trial_config
+from logsieve.training.runs import make_splits, train_run
 from logsieve.training.trainer import Trainer
 
 RESULTS = Path(__file__).parent / "results"

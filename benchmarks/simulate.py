@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from logsieve.data.realism import compare_sessions
-from logsieve.data.sessions import load_session_csv
-from logsieve.data.simulate import simulate_logs, simulate_sessions
+from logsieve.data.load import load_session_csv
+from logsieve.simulator.realism import compare_sessions
+from logsieve.simulator.simulate import simulate_logs, simulate_sessions
 
 REPO = Path(__file__).resolve().parents[1]
 HDFS_V1 = {"blocks": 575_061, "lines": 11_175_629, "anomalies": 16_838}

@@ -27,8 +27,8 @@ import os
 import platform
 import tempfile
 import time
-from statistics import fmean
 from pathlib import Path
+from statistics import fmean
 
 import polars as pl
 import torch
@@ -40,7 +40,7 @@ from logsieve.evaluation.evaluate import evaluate_scorer
 from logsieve.evaluation.metrics import paired_comparison
 from logsieve.evaluation.report import aggregate
 from logsieve.training.detector import Detector
-from logsieve.training.run import make_splits
+from logsieve.training.runs import make_splits
 from logsieve.training.study import run_study
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hdfs" / "sessions_sample.csv.gz"

@@ -33,6 +33,6 @@ def shared_hdfs() -> Path:
 @pytest.fixture(scope="session")
 def simulated():
     """A small labelled session table from logsieve's own simulator (no external data needed)."""
-    from logsieve.data.simulate import simulate_sessions
+    from logsieve.simulator.simulate import simulate_sessions
 
     return simulate_sessions(3000, anomaly_rate=0.05, seed=7).select("session_id", "label", "events", "start_time")

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 
 from logsieve.config import AugmentConfig, resolve_preset
-from logsieve.data.augment import augment, indicative_events, swapped_normals
-from logsieve.evaluation.splits import split_sessions
+from logsieve.data.splits import split_sessions
+from logsieve.features.augment import augment, indicative_events, swapped_normals
 from logsieve.training.detector import Detector
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from logsieve.data.encoding import COUNT_CAP, Vocabulary
+from logsieve.data.splits import split_sessions
 from logsieve.evaluation.metrics import f1_at
-from logsieve.evaluation.splits import split_sessions
-from logsieve.models.baselines import BASELINES, CountBaseline, count_vectors
+from logsieve.features.counts import COUNT_CAP, count_vectors
+from logsieve.features.vocabulary import Vocabulary
+from logsieve.models.baselines import BASELINES, CountBaseline
 
 
 @pytest.mark.parametrize("kind", BASELINES)

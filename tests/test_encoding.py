@@ -6,10 +6,11 @@ import polars as pl
 import pytest
 import torch
 
-from logsieve.data.encoding import PAD, UNK, Vocabulary, collapse, encode_rows, truncate
-from logsieve.evaluation.splits import split_sessions
-from logsieve.models.rnn import RNNClassifier
 from logsieve.config import ModelConfig
+from logsieve.data.splits import split_sessions
+from logsieve.features.encoding import collapse, encode_rows, truncate
+from logsieve.features.vocabulary import PAD, UNK, Vocabulary
+from logsieve.models.rnn import RNNClassifier
 from logsieve.training.trainer import weighted_bce
 
 

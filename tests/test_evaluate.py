@@ -4,8 +4,8 @@ and the paired comparison of two models over splits."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import polars as pl
+import pytest
 
 from logsieve.evaluation.evaluate import conflict_summary, label_conflicts, seen_mask
 from logsieve.evaluation.metrics import paired_comparison

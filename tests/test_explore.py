@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from logsieve.cli import app
+from logsieve.data.explore import compress, explore, summarize, write_report
 from logsieve.data.load import load_data
-from logsieve.data.sessions import write_sessions
-from logsieve.evaluation.explore import compress, explore, summarize, write_report
-from logsieve.evaluation.splits import split_sessions
+from logsieve.data.splits import split_sessions
+from logsieve.table import write_sessions
 
 # sequence -> (normal sessions, anomalous sessions)
 TINY = {

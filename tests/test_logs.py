@@ -9,10 +9,20 @@ import sys
 import polars as pl
 import pytest
 
-from logsieve.data.logs import (
-    BAD_GZIP, BAD_TIME, BINARY, EMPTY, MALFORMED, MAX_LINE_BYTES, NON_UTF8, TOO_LONG, iter_chunks, read_logs, split_lines,
-)  # fmt: skip
 from logsieve.errors import DataError
+from logsieve.parsing.lines import (
+    BAD_GZIP,
+    BAD_TIME,
+    BINARY,
+    EMPTY,
+    MALFORMED,
+    MAX_LINE_BYTES,
+    NON_UTF8,
+    TOO_LONG,
+    iter_chunks,
+    read_logs,
+    split_lines,
+)  # fmt: skip
 
 GOOD = "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating"
 GOOD2 = "081109 203807 222 WARN dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/part-00001. blk_-69"

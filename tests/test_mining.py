@@ -7,9 +7,9 @@ import json
 import polars as pl
 import pytest
 
-from logsieve.data.mining import UNKNOWN, TemplateMiner
 from logsieve.errors import DataError, LogsieveError
-from logsieve.evaluation.parsing import grouping_accuracy
+from logsieve.parsing.accuracy import grouping_accuracy
+from logsieve.parsing.mining import UNKNOWN, TemplateMiner
 
 LINES = [
     "PacketResponder 1 for block blk_38865049064139660 terminating",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from logsieve.config import ModelConfig
-from logsieve.data.encoding import COUNT_CAP, count_features, count_width
+from logsieve.features.counts import COUNT_CAP, count_features, count_width
 from logsieve.models.rnn import RNNClassifier
 
 COMBOS = list(itertools.product(("rnn", "gru", "lstm"), (1, 2), (False, True), ("last", "mean", "max", "sum"), (False, True)))

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from logsieve.cli import app
 from logsieve.data.load import load_data
-from logsieve.data.parse import parse_logs, parse_logs_report
 from logsieve.errors import DataError
+from logsieve.parsing.pipeline import parse_logs, parse_logs_report
 
 LIFE = [  # (seconds, content) of one block's write-then-delete life, {b} = block id
     (0, "dfs.DataNode$DataXceiver: Receiving block {b} src: /10.0.0.1:4100 dest: /10.0.0.1:50010"),

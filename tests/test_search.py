@@ -22,14 +22,14 @@ from typer.testing import CliRunner
 
 from logsieve.cli import app
 from logsieve.config import resolve_preset
-from logsieve.data.encoding import encode_rows
 from logsieve.data.load import DataInfo
-from logsieve.data.sessions import write_sessions
 from logsieve.errors import LogsieveError
-from logsieve.training.run import make_splits
-from logsieve.training.search import SearchSettings, prepare, run_search
-from logsieve.training.spaces import base_config, load_space
-from logsieve.training.storage import open_storage
+from logsieve.features.encoding import encode_rows
+from logsieve.search.runner import SearchSettings, prepare, run_search
+from logsieve.search.spaces import base_config, load_space
+from logsieve.search.storage import open_storage
+from logsieve.table import write_sessions
+from logsieve.training.runs import make_splits
 
 runner = CliRunner()
 FAST = ["--set", "model.embed_dim=4", "--set", "data.max_len=64", "--epochs", "3", "--min-epochs", "1"]
@@ -110,7 +110,7 @@ def test_trials_train_on_train_and_validation_only(simulated):
 
 
 def test_tensors_are_encoded_once_for_all_trials(tmp_path, simulated, monkeypatch):
-    import logsieve.data.encoding as encoding
+    import logsieve.features.encoding as encoding
 
     calls = []
     monkeypatch.setattr(encoding, "encode_rows", lambda *a, **k: calls.append(1) or encode_rows(*a, **k))

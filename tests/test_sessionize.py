@@ -6,7 +6,12 @@ from datetime import datetime
 
 import polars as pl
 
-from logsieve.data.sessionize import group_lines, merge_groups, sessionize, with_block_ids
+from logsieve.parsing.sessionize import (
+    group_lines,
+    merge_groups,
+    sessionize,
+    with_block_ids,
+)
 
 
 def _lines(rows: list[tuple[int, str, str, str]]) -> pl.DataFrame:

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from logsieve.data.load import load_data
-from logsieve.data.sessions import load_label_table, load_loghub, load_session_csv, require_labels, write_sessions
+from logsieve.data.load import load_data, load_loghub, load_session_csv
 from logsieve.errors import DataError
+from logsieve.table import load_label_table, require_labels, write_sessions
 
 
 def write(path: Path, text: str, gz: bool = False) -> Path:

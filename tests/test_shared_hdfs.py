@@ -9,7 +9,7 @@ import torch
 
 from logsieve.config import resolve_preset
 from logsieve.data.load import DataInfo, load_data
-from logsieve.training.run import make_splits, train_run
+from logsieve.training.runs import make_splits, train_run
 
 
 @pytest.mark.slow

@@ -7,11 +7,17 @@ import re
 import polars as pl
 import pytest
 
-from logsieve.data.realism import compare_sessions
-from logsieve.data.recipes import RECIPES
-from logsieve.data.sessions import load_session_csv, validate_sessions
-from logsieve.data.simulate import SimulatedLogs, simulate_logs, simulate_sessions, simulate_timeline
+from logsieve.data.load import load_session_csv
 from logsieve.errors import LogsieveError
+from logsieve.simulator.realism import compare_sessions
+from logsieve.simulator.recipes import RECIPES
+from logsieve.simulator.simulate import (
+    SimulatedLogs,
+    simulate_logs,
+    simulate_sessions,
+    simulate_timeline,
+)
+from logsieve.table import validate_sessions
 
 N = 20_000
 
@@ -190,7 +196,7 @@ def test_labels_file_consistent(logs):
 
 
 def test_production_parser_agrees(logs):
-    parse = pytest.importorskip("logsieve.data.parse", reason="production parser not available yet")
+    parse = pytest.importorskip("logsieve.parsing.pipeline", reason="production parser not available yet")
     paths, sessions = logs
     parsed = parse.parse_logs([paths.log], labels=paths.labels)
     columns = [c for c in sessions.columns if c in parsed.columns]  # start_time, line_numbers when it has them

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from logsieve.cli import app
-from logsieve.data.sessions import write_sessions
+from logsieve.table import write_sessions
 
 runner = CliRunner()
 TINY = ["--set", "train.epochs=2", "--set", "data.max_len=64", "--set", "model.hidden_size=8", "--set", "model.embed_dim=4", "--no-progress"]
@@ -91,7 +91,7 @@ def test_presets_lists_all_nine():
 
 def test_train_on_raw_logs_with_chronological_split(tmp_path):
     """--data accepts raw HDFS logs; their start times allow training on the past, testing on the future."""
-    from logsieve.data.simulate import simulate_logs
+    from logsieve.simulator.simulate import simulate_logs
 
     logs = simulate_logs(1500, anomaly_rate=0.05, seed=3, out_dir=tmp_path / "logs")
     run = tmp_path / "run"

@@ -7,7 +7,13 @@ import random
 import polars as pl
 import pytest
 
-from logsieve.data.templates import TemplateMatcher, load_templates, mask_digits, matches, template_parts
+from logsieve.parsing.templates import (
+    TemplateMatcher,
+    load_templates,
+    mask_digits,
+    matches,
+    template_parts,
+)
 
 HEAD = "081109 203615 148 INFO dfs.DataNode$DataXceiver: "
 

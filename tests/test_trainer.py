@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from logsieve.config import ModelConfig, TrainConfig
-from logsieve.data.encoding import Vocabulary, collapse, encode_rows
-from logsieve.evaluation.splits import split_sessions
+from logsieve.data.splits import split_sessions
+from logsieve.features.encoding import collapse, encode_rows
+from logsieve.features.vocabulary import Vocabulary
 from logsieve.models.rnn import RNNClassifier
 from logsieve.training.trainer import Trainer, clip_gradients
 

@@ -23,17 +23,34 @@ PACKAGES = ("logsieve", "torch", "polars", "numpy", "scikit-learn", "optuna", "p
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write via a temp file in the same folder, then rename: readers never see half a file."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a unique temp path beside ``path`` for a writer that needs a file name (polars, torch,
+    matplotlib); it replaces ``path`` only when the block ends without error and never outlives it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LogsieveError(f"cannot create output folder {path.parent}: {exc.strerror}") from None
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def write_json(path: str | Path, data: Any) -> Path:

@@ -112,7 +112,7 @@ def train_cmd(
     """Train one preset; writes a run directory (config, metrics, history, curve, weights) to OUT."""
     from logsieve.config import parse_overrides, resolve_preset
     from logsieve.data.load import load_with_info
-    from logsieve.training.run import make_splits, train_run
+    from logsieve.training.runs import make_splits, train_run
 
     _set_threads(threads)
     with _user_errors():
@@ -136,7 +136,7 @@ def evaluate_cmd(
     """Score labelled sessions with a trained model at its stored threshold."""
     import json
 
-    from logsieve.training.run import evaluate_run
+    from logsieve.training.runs import evaluate_run
 
     with _user_errors():
         metrics = evaluate_run(model, data, split=split, labels=labels, out=out)
@@ -212,7 +212,7 @@ def explore_cmd(
     """Analyse a dataset before modelling: report.md, explore.json and plots in OUT."""
     import time
 
-    from logsieve.evaluation.explore import explore
+    from logsieve.data.explore import explore
 
     start = time.perf_counter()
     with _user_errors():
@@ -239,7 +239,7 @@ def simulate_cmd(
     """Write realistic raw HDFS logs: OUT/HDFS.log and OUT/anomaly_label.csv (BlockId, Normal/Anomaly)."""
     import time
 
-    from logsieve.data.simulate import simulate_logs
+    from logsieve.simulator.simulate import simulate_logs
 
     start = time.perf_counter()
     with _user_errors():
@@ -263,8 +263,8 @@ def parse_cmd(
     """Turn raw HDFS logs into block sessions (one row per blk_ id), with labels if given."""
     import time
 
-    from logsieve.data.parse import parse_logs_report
-    from logsieve.data.sessions import write_sessions
+    from logsieve.parsing.pipeline import parse_logs_report
+    from logsieve.table import write_sessions
 
     start = time.perf_counter()
     with _user_errors():
@@ -308,8 +308,8 @@ def search_cmd(
 
     from logsieve.config import parse_overrides
     from logsieve.data.load import load_with_info
-    from logsieve.training.search import SearchSettings, run_search
-    from logsieve.training.spaces import load_space
+    from logsieve.search.runner import SearchSettings, run_search
+    from logsieve.search.spaces import load_space
 
     _set_threads(1)
     with _user_errors():

@@ -12,12 +12,12 @@ from pathlib import Path
 from rich.console import Console
 
 from logsieve.artifacts import atomic_write_text, sha256_path
+from logsieve.data.explore import explore
 from logsieve.data.load import DataInfo
-from logsieve.data.parse import parse_logs_report
-from logsieve.data.sessions import write_sessions
-from logsieve.data.simulate import simulate_logs
-from logsieve.evaluation.explore import explore
 from logsieve.evaluation.report import aggregate, markdown_table
+from logsieve.parsing.pipeline import parse_logs_report
+from logsieve.simulator.simulate import simulate_logs
+from logsieve.table import write_sessions
 from logsieve.training.study import run_study
 
 

@@ -17,21 +17,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from logsieve.data.encoding import Vocabulary, collapse, count_features
 from logsieve.evaluation.metrics import best_threshold
+from logsieve.features.counts import count_features, count_vectors
+from logsieve.features.encoding import collapse
+from logsieve.features.vocabulary import Vocabulary
 
 BaselineKind = Literal["decision-tree", "random-forest", "logistic-regression", "count-mlp"]
 BASELINES: tuple[BaselineKind, ...] = ("decision-tree", "random-forest", "logistic-regression", "count-mlp")
-
-
-def count_vectors(vocab: Vocabulary, events: pl.Series) -> np.ndarray:
-    """(n_sessions, len(vocab)) matrix of how often each event occurs (column 1 = unseen events)."""
-    encoded = vocab.encode(events)
-    lengths = encoded.list.len().to_numpy()
-    rows = np.repeat(np.arange(len(events)), lengths)
-    out = np.zeros((len(events), len(vocab)), dtype=np.float32)
-    np.add.at(out, (rows, encoded.explode().drop_nulls().to_numpy()), 1.0)
-    return out
 
 
 def _estimator(kind: BaselineKind, seed: int):

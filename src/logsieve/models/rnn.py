@@ -7,7 +7,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from logsieve.config import ModelConfig
-from logsieve.data.encoding import PAD, count_features, count_width
+from logsieve.features.counts import count_features, count_width
+from logsieve.features.vocabulary import PAD
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 

@@ -16,10 +16,11 @@ import polars as pl
 import torch
 
 from logsieve.config import RunConfig
-from logsieve.data.augment import augment
-from logsieve.data.encoding import Vocabulary, encode_rows, encode_splits, truncate
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.metrics import best_threshold
+from logsieve.features.augment import augment
+from logsieve.features.encoding import encode_rows, encode_splits, truncate
+from logsieve.features.vocabulary import Vocabulary
 from logsieve.models.rnn import RNNClassifier
 from logsieve.training.trainer import Trainer, predict_scores
 

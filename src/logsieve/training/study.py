@@ -14,12 +14,12 @@ from rich.console import Console
 
 from logsieve.artifacts import write_json
 from logsieve.config import RunConfig, resolve_preset
+from logsieve.data.load import DataInfo
+from logsieve.data.splits import Splits
 from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer
 from logsieve.evaluation.report import result_row, write_study_report
-from logsieve.evaluation.splits import Splits
 from logsieve.models.baselines import BASELINES, CountBaseline
-from logsieve.data.load import DataInfo
-from logsieve.training.run import make_splits, split_summary, train_run
+from logsieve.training.runs import make_splits, split_summary, train_run
 
 
 def run_baselines(splits: Splits, seed: int) -> list[dict[str, Any]]:

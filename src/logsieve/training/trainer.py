@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from torch import nn
 
 from logsieve.config import TrainConfig
-from logsieve.data.encoding import EncodedSet
 from logsieve.evaluation.metrics import best_threshold, f1_at
+from logsieve.features.encoding import EncodedSet
 
 
 def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

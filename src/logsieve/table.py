@@ -1,16 +1,19 @@
-"""The one session table every stage shares, and loaders that produce it from session files.
+"""The one session table every stage shares: its schema, validation, labels and writing.
 
-Columns (see DESIGN.md): ``session_id`` str, ``label`` Int8 (1 anomaly, 0 normal, null unknown),
-``events`` list[str], optional ``start_time``/``end_time`` datetime, optional ``line_numbers`` list[int].
+Columns: ``session_id`` str (unique), ``label`` Int8 (1 anomaly, 0 normal, null unknown), ``events`` list[str];
+optional ``start_time``/``end_time`` datetime and ``line_numbers`` list[int]. Whatever produced a table (a
+session file, the raw-log parser, the simulator), every later stage reads only this.
 """
 
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
+from logsieve.artifacts import atomic_file
 from logsieve.errors import DataError
 
 SESSION_SCHEMA: dict[str, pl.DataType] = {
@@ -25,7 +28,6 @@ OPTIONAL_COLUMNS: dict[str, pl.DataType] = {
 }
 
 ID_COLUMNS = ("session_id", "session", "block_id", "BlockId", "blockid", "id")
-EVENT_COLUMNS = ("events", "Features", "EventSequence", "sequence", "Sequence")
 LABEL_VALUES = {
     "0": 0, "1": 1, "normal": 0, "anomaly": 1, "success": 0, "fail": 1,
     "anomalous": 1, "abnormal": 1, "false": 0, "true": 1,
@@ -50,8 +52,22 @@ def validate_sessions(df: pl.DataFrame, source: object = "sessions") -> pl.DataF
     empty = out.filter(pl.col("events").list.len() == 0)
     if empty.height:
         raise DataError(source, f"session {empty['session_id'][0]!r} has no events")
+    check_unique_ids(out["session_id"], source, first_row=1)
     keep = list(SESSION_SCHEMA) + [c for c in OPTIONAL_COLUMNS if c in out.columns]
     return out.select(keep)
+
+
+def check_unique_ids(ids: pl.Series, source: object, first_row: int = 1) -> None:
+    """A session id names one session: a repeated id would merge or duplicate sessions in every join.
+    ``first_row`` is the number of the first id's row in the source (2 for a CSV with a header line)."""
+    repeated = ids.is_duplicated()
+    if repeated.any():
+        first = ids.filter(repeated)[0]
+        rows = (ids == first).arg_true().head(3).to_list()
+        where = ", ".join(str(r + first_row) for r in rows)
+        more = int(repeated.sum())
+        raise DataError(source, f"session id {first!r} repeats (rows {where}); {more} rows share an id with "
+                        "another row — each session needs its own id")  # fmt: skip
 
 
 def require_labels(df: pl.DataFrame, source: object, *, both_classes: bool = True) -> pl.DataFrame:
@@ -68,11 +84,21 @@ def require_labels(df: pl.DataFrame, source: object, *, both_classes: bool = Tru
     return df
 
 
-def _read_csv(path: Path) -> pl.DataFrame:
+def sequence_keys(events: pl.Series, by: Literal["sequence", "counts"] = "sequence") -> pl.Series:
+    """One string per session; equal keys = same exact sequence, or (``counts``) same multiset of events,
+    i.e. the same count vector. Twins, duplicates and "seen in training" are all defined by these keys."""
+    return (events.list.sort() if by == "counts" else events).list.join(" ")
+
+
+# --- label files and joins --------------------------------------------------------------------------
+
+
+def read_csv(path: Path) -> pl.DataFrame:
+    """A CSV (or .gz) as strings, or one DataError naming the file."""
     if not path.exists():
         raise DataError(path, "file not found")
     if path.is_dir():
-        raise DataError(path, "is a directory, expected a session file")
+        raise DataError(path, "is a directory, expected a file")
     try:
         raw = path.read_bytes()
         if path.suffix == ".gz":
@@ -88,7 +114,8 @@ def _read_csv(path: Path) -> pl.DataFrame:
         raise DataError(path, f"not a readable CSV ({first})") from None
 
 
-def _pick(df: pl.DataFrame, names: tuple[str, ...], path: Path, what: str) -> str:
+def pick_column(df: pl.DataFrame, names: tuple[str, ...], path: Path, what: str) -> str:
+    """The first of ``names`` that the table has (any case), or a DataError listing what it has."""
     lowered = {c.lower(): c for c in df.columns}
     for name in names:
         if name.lower() in lowered:
@@ -96,25 +123,9 @@ def _pick(df: pl.DataFrame, names: tuple[str, ...], path: Path, what: str) -> st
     raise DataError(path, f"no {what} column (expected one of {list(names)}); found columns {df.columns}")
 
 
-def _first_bad(mask: pl.Series) -> int:
+def first_bad_row(mask: pl.Series) -> int:
     """1-based file line of the first True in ``mask`` (header is line 1)."""
     return int(mask.arg_true()[0]) + 2
-
-
-def parse_events(column: pl.Series, path: Path) -> pl.Series:
-    """'E5 E22 E5' or '[E5,E22,E5]' or "['E5', 'E22']" -> list[str]; error on the first bad row."""
-    text = column.str.strip_chars().str.strip_chars("[]").str.replace_all(r"['\"]", "").str.strip_chars(" ,;")
-    if text.is_null().any():
-        raise DataError(path, "missing event list", row=_first_bad(text.is_null()))
-    if (text == "").any():
-        raise DataError(path, "empty event list", row=_first_bad(text == ""))
-    tokens = text.str.replace_all(r"[\s,;]+", " ").str.split(" ")
-    ok = tokens.list.eval(pl.element().str.contains(r"^[A-Za-z_]*\d+$")).list.all()
-    if not ok.all():
-        row = _first_bad(~ok)
-        value = column[row - 2]
-        raise DataError(path, f"unparsable event list {value[:60]!r} (events look like E5 or 5)", row=row)
-    return tokens
 
 
 def parse_labels(column: pl.Series, path: Path) -> pl.Series:
@@ -123,73 +134,41 @@ def parse_labels(column: pl.Series, path: Path) -> pl.Series:
     text = pl.select(pl.when(text == "").then(None).otherwise(text)).to_series()
     known = text.is_null() | text.is_in(list(LABEL_VALUES))
     if not known.all():
-        row = _first_bad(~known)
+        row = first_bad_row(~known)
         raise DataError(
             path, f"unknown label value {column[row - 2]!r} (expected 0/1, Normal/Anomaly or Success/Fail)", row=row
         )
     return text.replace_strict(LABEL_VALUES, default=None, return_dtype=pl.Int8)
 
 
-def load_session_csv(path: str | Path) -> pl.DataFrame:
-    """Session CSV: an id column, a label column and an events column (space- or comma-separated)."""
-    path = Path(path)
-    df = _read_csv(path)
-    id_col = _pick(df, ID_COLUMNS, path, "session id")
-    ev_col = _pick(df, EVENT_COLUMNS, path, "events")
-    label_col = _pick(df, ("label", "Label"), path, "label") if any(c.lower() == "label" for c in df.columns) else None
-    labels = parse_labels(df[label_col], path) if label_col else pl.Series("label", [None] * df.height, pl.Int8)
-    ids = df[id_col]
-    if ids.is_null().any():
-        raise DataError(path, "missing session id", row=_first_bad(ids.is_null()))
-    out = pl.DataFrame({
-        "session_id": ids,
-        "label": labels,
-        "events": parse_events(df[ev_col], path),
-    })
-    return validate_sessions(out, path)
-
-
-def load_loghub(traces: str | Path, labels: str | Path | None = None) -> pl.DataFrame:
-    """Loghub HDFS_v1 preprocessed files: Event_traces.csv (BlockId, Label Success/Fail, Features, ...)
-    and, optionally, anomaly_label.csv (BlockId, Label Normal/Anomaly), which then overrides the labels."""
-    sessions = load_session_csv(traces)
-    if labels is None:
-        return sessions
-    label_table = load_label_table(labels)
-    joined = sessions.drop("label").join(label_table, on="session_id", how="left")
-    return validate_sessions(joined.select(list(SESSION_SCHEMA)), traces)
-
-
 def load_label_table(path: str | Path) -> pl.DataFrame:
-    """anomaly_label.csv: BlockId,Label (Normal/Anomaly) -> session_id, label."""
+    """anomaly_label.csv: BlockId,Label (Normal/Anomaly) -> session_id, label (first row of an id wins)."""
     path = Path(path)
-    df = _read_csv(path)
-    id_col = _pick(df, ID_COLUMNS, path, "block id")
-    label_col = _pick(df, ("label",), path, "label")
+    df = read_csv(path)
+    id_col = pick_column(df, ID_COLUMNS, path, "block id")
+    label_col = pick_column(df, ("label",), path, "label")
     return pl.DataFrame({"session_id": df[id_col], "label": parse_labels(df[label_col], path)}).unique(
         "session_id", keep="first", maintain_order=True
     )
 
 
-def load_session_parquet(path: str | Path) -> pl.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
-    try:
-        df = pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(path, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    return validate_sessions(df, path)
+def join_labels(sessions: pl.DataFrame, labels: str | Path | pl.DataFrame | None) -> pl.DataFrame:
+    """Replace the ``label`` column by the labels of a label file or (session_id, label) table, keeping the
+    sessions' row order (splits pick rows by position); sessions the labels do not name get null."""
+    if labels is None:
+        return sessions.with_columns(label=pl.lit(None, pl.Int8))
+    table = labels if isinstance(labels, pl.DataFrame) else load_label_table(labels)
+    table = table.select("session_id", pl.col("label").cast(pl.Int8))
+    order = sessions.columns if "label" in sessions.columns else [*sessions.columns, "label"]
+    joined = sessions.drop("label", strict=False).join(table, on="session_id", how="left", maintain_order="left")
+    return joined.select(order)
 
 
 def write_sessions(df: pl.DataFrame, path: str | Path) -> Path:
-    """Write atomically (temp file + rename) so a crash never leaves a half-written table."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".parquet":
-        df.write_parquet(tmp)
-    else:
-        df.with_columns(pl.col("events").list.join(" ")).select("session_id", "label", "events").write_csv(tmp)
-    tmp.replace(path)
-    return path
+    """Write a table atomically: Parquet keeps every column; CSV keeps id, label and space-joined events."""
+    with atomic_file(path) as tmp:
+        if Path(path).suffix == ".parquet":
+            df.write_parquet(tmp)
+        else:
+            df.with_columns(pl.col("events").list.join(" ")).select("session_id", "label", "events").write_csv(tmp)
+    return Path(path)

@@ -11,14 +11,14 @@ from typing import Any
 import polars as pl
 import torch
 
-from logsieve.artifacts import atomic_dir, write_json, versions
+from logsieve.artifacts import atomic_dir, versions, write_json
 from logsieve.config import RunConfig
 from logsieve.data.load import DataInfo, load_with_info
-from logsieve.data.sessions import require_labels
+from logsieve.data.splits import Splits, split_sessions
+from logsieve.errors import LogsieveError
 from logsieve.evaluation.evaluate import evaluate_scorer
 from logsieve.evaluation.report import history_frame, plot_curve
-from logsieve.evaluation.splits import Splits, split_sessions
-from logsieve.errors import LogsieveError
+from logsieve.table import require_labels
 from logsieve.training.detector import Detector
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from logsieve.data.templates import mask_digits
 from logsieve.errors import DataError
+from logsieve.parsing.templates import mask_digits
 
 STDIN = "-"
 CHUNK_BYTES = 8 << 20  # ~58 k HDFS lines: small enough to stay in cache, big enough to amortise

@@ -1,4 +1,4 @@
-"""Event-per-line table -> block sessions (the session table of DESIGN.md).
+"""Event-per-line table -> block sessions (the session table of `logsieve.table`).
 
 A line belongs to every block it names (``BLOCK* ask … to delete blk_1 blk_2`` feeds two sessions); a block
 named twice in one line (``Deleting block blk_1 file …/blk_1``) counts once. A session's events are in time
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logsieve.data.sessions import load_label_table, validate_sessions
+from logsieve.table import join_labels, validate_sessions
 
 BLOCK_RE = r"blk_-?[0-9]+"
 
@@ -60,12 +60,7 @@ def merge_groups(parts: list[pl.DataFrame]) -> pl.DataFrame:
 def add_labels(sessions: pl.DataFrame, labels: str | Path | pl.DataFrame | None = None) -> pl.DataFrame:
     """Join labels (anomaly_label.csv path or a session_id, label table; missing blocks get null) and check the
     table. Returns session_id, label, events, start_time, line_numbers and end_time."""
-    if labels is None:
-        sessions = sessions.with_columns(label=pl.lit(None, pl.Int8))
-    else:
-        table = labels if isinstance(labels, pl.DataFrame) else load_label_table(labels)
-        table = table.select("session_id", "label")
-        sessions = sessions.join(table, on="session_id", how="left", maintain_order="left")
+    sessions = join_labels(sessions, labels)
     out = validate_sessions(sessions.with_columns(pl.col("line_numbers").cast(pl.List(pl.Int64))), "sessions")
     return out.with_columns(sessions["end_time"])  # validate_sessions keeps only the shared columns
 

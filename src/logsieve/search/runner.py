@@ -9,10 +9,10 @@ re-queues their grid points, and a trial handed a grid point another live trial 
 from __future__ import annotations
 
 import fcntl
-from collections import Counter
 import os
 import threading
 import time
+from collections import Counter
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
@@ -27,13 +27,13 @@ from rich.console import Console
 
 from logsieve.artifacts import atomic_write_text, write_json
 from logsieve.config import RunConfig
-from logsieve.data.encoding import EncodedSet, encode_splits
 from logsieve.data.load import DataInfo
 from logsieve.errors import LogsieveError
+from logsieve.features.encoding import EncodedSet, encode_splits
 from logsieve.models.rnn import RNNClassifier
-from logsieve.training.run import make_splits
-from logsieve.training.spaces import Space, base_config, trial_config
-from logsieve.training.storage import open_storage, open_study
+from logsieve.search.spaces import Space, base_config, trial_config
+from logsieve.search.storage import open_storage, open_study
+from logsieve.training.runs import make_splits
 from logsieve.training.trainer import EpochRecord, Trainer
 
 STUDY = "logsieve"

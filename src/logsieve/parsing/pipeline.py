@@ -19,13 +19,24 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from logsieve.data.logs import CHUNK_BYTES, Chunk, RejectStats, iter_chunks, split_lines
-from logsieve.data.sessionize import add_labels, group_lines, merge_groups, with_block_ids
-from logsieve.data.templates import HDFS, TemplateMatcher
 from logsieve.errors import DataError, LogsieveError
+from logsieve.parsing.lines import (
+    CHUNK_BYTES,
+    Chunk,
+    RejectStats,
+    iter_chunks,
+    split_lines,
+)
+from logsieve.parsing.sessionize import (
+    add_labels,
+    group_lines,
+    merge_groups,
+    with_block_ids,
+)
+from logsieve.parsing.templates import HDFS, TemplateMatcher
 
 if TYPE_CHECKING:
-    from logsieve.data.mining import TemplateMiner
+    from logsieve.parsing.mining import TemplateMiner
 
 MINE = "mine"
 NO_TEMPLATE = "no_template"
@@ -64,7 +75,7 @@ def parse_logs_report(
         raise DataError("(inputs)", "no log files given")
     label_table = None
     if labels is not None:
-        from logsieve.data.sessions import load_label_table
+        from logsieve.table import load_label_table
 
         label_table = load_label_table(labels)  # fail on a bad label file before the long part
     miner, fit = _miner_for(templates)
@@ -92,7 +103,7 @@ def _miner_for(templates: str | Path) -> tuple[TemplateMiner | None, bool]:
     if str(templates) == HDFS:
         return None, False
     try:
-        from logsieve.data.mining import TemplateMiner
+        from logsieve.parsing.mining import TemplateMiner
     except ImportError as exc:  # pragma: no cover - mining.py ships with the package
         raise LogsieveError(f"template mining is unavailable ({exc})") from None
     if str(templates) == MINE:

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from matplotlib.figure import Figure  # no pyplot: no global backend state, Agg is used for PNG
+from matplotlib.figure import (
+    Figure,  # no pyplot: no global backend state, Agg is used for PNG
+)
 
+from logsieve.data.splits import SplitMethod, split_sessions
 from logsieve.errors import LogsieveError
-from logsieve.evaluation.splits import SplitMethod, split_sessions
 
 CLASSES = ("normal", "anomaly", "unknown")
 COLORS = {"normal": "tab:blue", "anomaly": "tab:red", "unknown": "tab:gray"}

@@ -13,9 +13,9 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
-from logsieve.data.recipes import LOG_START, RECIPES, Part, weighted_choice
-from logsieve.data.sessions import validate_sessions
 from logsieve.errors import LogsieveError
+from logsieve.simulator.recipes import LOG_START, RECIPES, Part, weighted_choice
+from logsieve.table import validate_sessions
 
 # allocateBlock lines per hour since LOG_START in raw/hdfs_sample_2pct.log.gz (all lines of a 2 % block sample):
 # MapReduce jobs make the load bursty, with idle hours in between
@@ -176,7 +176,7 @@ class SimulatedLogs(NamedTuple):
 
 def simulate_logs(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0, out_dir: str | Path = ".") -> SimulatedLogs:
     """Write ``OUT/HDFS.log`` and ``OUT/anomaly_label.csv`` holding the same sessions as ``simulate_sessions``."""
-    from logsieve.data.render import write_log, write_labels
+    from logsieve.simulator.render import write_labels, write_log
 
     blocks, rows = simulate_timeline(n_blocks, anomaly_rate, seed)
     out = Path(out_dir)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from logsieve.data.recipes import LOG_START, weighted_choice
+from logsieve.simulator.recipes import LOG_START, weighted_choice
 
 CHUNK_LINES = 1_000_000
 FULL_SIZE = 67_108_864  # 64 MB: 94 % of the sizes in the raw sample

@@ -1,5 +1,5 @@
-"""Sessions -> tensors: a vocabulary fit on the training split only, truncation, de-duplication with
-counts, and length-bucketed batches.
+"""Sessions -> tensors: truncation, de-duplication with counts, and length-bucketed batches (the vocabulary
+is fit on the training split only).
 
 HDFS repeats itself: ~5 % of sessions are distinct. Collapsing identical (sequence, label) rows into one
 row carrying its count as a loss weight makes an epoch cost per distinct sequence, with the same loss.
@@ -15,32 +15,7 @@ import numpy as np
 import polars as pl
 import torch
 
-PAD, UNK = 0, 1
-COUNT_CAP = 16  # "exact" count features tell 0..15 apart; 16 stands for 16 or more
-
-
-class Vocabulary:
-    """Event id -> index. Index 0 pads, 1 stands for events never seen in training."""
-
-    def fit(self, events: pl.Series) -> Vocabulary:
-        seen = events.explode().drop_nulls().unique().sort().to_list()
-        self.events_: list[str] = seen
-        self.index_: dict[str, int] = {e: i + 2 for i, e in enumerate(seen)}
-        return self
-
-    def __len__(self) -> int:
-        return len(self.events_) + 2
-
-    def encode(self, events: pl.Series) -> pl.Series:
-        """list[str] -> list[int]; unknown events map to UNK."""
-        return events.list.eval(pl.element().replace_strict(self.index_, default=UNK, return_dtype=pl.Int64))
-
-    def to_dict(self) -> dict[str, list[str]]:
-        return {"events": self.events_}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, list[str]]) -> Vocabulary:
-        return cls().fit(pl.Series([data["events"]]))
+from logsieve.features.vocabulary import Vocabulary
 
 
 def truncate(events: pl.Series, max_len: int, keep: Literal["head", "tail"] = "head") -> tuple[pl.Series, int]:
@@ -138,21 +113,3 @@ def encode_splits(
         rows.height,
         {"train": train_cut, "val": val_cut},
     )
-
-
-def count_features(counts: torch.Tensor, encoding: str) -> torch.Tensor:
-    """(n, vocab) event counts -> features. ``log``: log(1 + count). ``exact``: a one-hot of the count per event
-    (capped at COUNT_CAP) plus the log — HDFS labels hinge on exact counts ("eight E3 and four E4"), which
-    a one-hot makes a single weight instead of a sharp bend in a smooth function."""
-    log = torch.log1p(counts)
-    if encoding == "log":
-        return log
-    if encoding != "exact":
-        raise ValueError(f"unknown count encoding {encoding!r}")
-    exact = torch.nn.functional.one_hot(counts.clamp(max=COUNT_CAP).long(), COUNT_CAP + 1).flatten(1)
-    return torch.cat([exact.to(log.dtype), log], dim=1)
-
-
-def count_width(vocab_size: int, encoding: str) -> int:
-    """How many features ``count_features`` makes for this vocabulary (0 when counts are off)."""
-    return 0 if encoding == "none" else count_features(torch.zeros(1, vocab_size), encoding).shape[1]

@@ -1,0 +1,1 @@
+"""Sessions -> model inputs: vocabulary (train only), event counts, encoding with de-duplication, augmentation."""

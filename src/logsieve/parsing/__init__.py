@@ -1,0 +1,1 @@
+"""Raw log lines -> events -> sessions: line reading with counted rejects, known templates, mining, sessionizing."""
