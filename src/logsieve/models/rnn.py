@@ -40,6 +40,7 @@ class RNNClassifier(nn.Module):
         self.norm = nn.BatchNorm1d(width) if config.batch_norm else nn.Identity()
         self.dropout = nn.Dropout(config.dropout)
         width += count_width(vocab_size, config.counts)
+        self.head: nn.Module
         if config.head_hidden:
             h = config.head_hidden
             self.head = nn.Sequential(nn.Linear(width, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))

@@ -23,4 +23,4 @@ def grouping_accuracy(predicted: pl.Series | Sequence[str], truth: pl.Series | S
     # A mined group is right as a whole when it holds one true group, entirely.
     whole = (pl.col("n_truth") == 1) & (pl.col("size") == pl.col("truth_size"))
     correct = groups.join(truth_sizes, on="truth").filter(whole)
-    return correct["size"].sum() / df.height
+    return int(correct["size"].sum()) / df.height

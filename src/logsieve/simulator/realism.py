@@ -29,7 +29,7 @@ def _counts(series: pl.Series) -> dict:
 def length_bins(lengths: pl.Series) -> pl.Series:
     """Exact lengths up to 45, then one bin per doubling (the long tail is sparse)."""
     n = lengths.cast(pl.Int64)
-    return pl.select(pl.when(n <= 45).then(n).otherwise(45 + np.log2(n / 45).floor() + 1)).to_series()
+    return pl.select(pl.when(n <= 45).then(n).otherwise(45 + (n / 45).log(2).floor() + 1)).to_series()
 
 
 def _distinct_share(df: pl.DataFrame, n: int) -> float:
@@ -51,10 +51,15 @@ def compare_sessions(sim: pl.DataFrame, real: pl.DataFrame) -> dict[str, dict[st
             "sessions": s.height,
             "event_jsd": jsd(_counts(s["events"].explode()), _counts(r["events"].explode())),
             "length_jsd": jsd(_counts(length_bins(sl)), _counts(length_bins(rl))),
-            "length_median": float(sl.median()), "length_median_real": float(rl.median()),
-            "length_p90": float(sl.quantile(0.9)), "length_p90_real": float(rl.quantile(0.9)),
+            "length_median": _num(sl.median()), "length_median_real": _num(rl.median()),
+            "length_p90": _num(sl.quantile(0.9)), "length_p90_real": _num(rl.quantile(0.9)),
             "distinct_share": _distinct_share(s, min(s.height, r.height)),
             "distinct_share_real": _distinct_share(r, min(s.height, r.height)),
         }  # fmt: skip
-    out["all"] = {"anomaly_rate": float(sim["label"].mean()), "anomaly_rate_real": float(real["label"].mean())}
+    out["all"] = {"anomaly_rate": _num(sim["label"].mean()), "anomaly_rate_real": _num(real["label"].mean())}
     return out
+
+
+def _num(value: object) -> float:
+    """A polars aggregate of a numeric column as a float (polars types it as any scalar)."""
+    return float(value)  # type: ignore[arg-type]

@@ -122,10 +122,10 @@ def simulate_timeline(n_blocks: int, anomaly_rate: float = 0.03, seed: int = 0) 
 
     parts: list[Rows] = []
     for r, rec in enumerate(RECIPES):
-        blocks = np.flatnonzero(recipe == r)
-        if len(blocks):
+        members = np.flatnonzero(recipe == r)
+        if len(members):
             for part in rec.parts:
-                parts += _part_rows(part, blocks, anchors, rng)
+                parts += _part_rows(part, members, anchors, rng)
     rows = pl.DataFrame({
         "block": np.concatenate([p[0] for p in parts]).astype(np.int32),
         "event": np.concatenate([p[1] for p in parts]),
