@@ -8,7 +8,7 @@ import torch
 
 from logsieve.config import ModelConfig
 from logsieve.data.splits import split_sessions
-from logsieve.features.encoding import collapse, encode_rows, truncate
+from logsieve.features.encoding import collapse, encode_rows, encode_splits, truncate
 from logsieve.features.vocabulary import PAD, UNK, Vocabulary
 from logsieve.models.rnn import RNNClassifier
 from logsieve.training.trainer import weighted_bce
@@ -31,11 +31,31 @@ def test_vocabulary_fit_on_train_only_unknowns_map_to_unk():
     assert encoded[1] == UNK and PAD not in encoded and UNK not in vocab.encode(train["events"]).explode().to_list()
 
 
-def test_split_vocabulary_never_sees_test_only_events(simulated):
-    train, _, test = split_sessions(simulated, seed=3)
-    test = test.with_columns(pl.col("events").list.concat(pl.lit(["E999"])))
-    vocab = Vocabulary().fit(train["events"])
-    assert "E999" not in vocab.index_
+def test_events_only_in_validation_and_test_rows_map_to_unk_through_split_and_encode(simulated):
+    """Put E999 into the data before splitting, only in rows the (deterministic) split sends to validation
+    or test; the real path (split_sessions -> encode_splits, as Detector.fit runs it) must not learn it."""
+    _, val_ids, test_ids = (part["session_id"] for part in split_sessions(simulated, seed=3))
+    marked = pl.concat([val_ids.head(20), test_ids.head(20)])
+    data = simulated.with_columns(
+        events=pl.when(pl.col("session_id").is_in(marked.implode()))
+        .then(pl.col("events").list.concat(pl.lit(["E999"])))
+        .otherwise(pl.col("events"))
+    )
+    train, val, test = split_sessions(data, seed=3)
+    assert val["events"].list.contains("E999").sum() == 20 and test["events"].list.contains("E999").sum() == 20
+    assert not train["events"].list.contains("E999").any()
+
+    sets = encode_splits(train, val, max_len=512, keep="head", dedup=True)
+    seen = set(train["events"].explode().to_list())
+    assert "E999" not in sets.vocab.index_ and set(sets.vocab.events_) == seen
+    assert not (sets.train.tokens == UNK).any()  # training rows never hold UNK ...
+    test_set = encode_rows(sets.vocab, test.with_columns(count=pl.lit(1)))
+    for part, encoded in ((val, sets.val), (test, test_set)):
+        unseen = part["events"].explode().is_in(list(seen)).not_().sum()  # E999 and any event rare enough
+        assert int(((encoded.tokens == UNK).sum(dim=1) * encoded.counts).sum()) == unseen >= 20  # ... others do
+    rows = test["session_id"].is_in(marked.implode()).to_numpy()
+    tokens, lengths = test_set.tokens[rows], test_set.lengths[rows]
+    assert (tokens[torch.arange(len(tokens)), lengths - 1] == UNK).all()  # E999, appended last, is UNK
 
 
 def test_truncation_reports_and_keeps_head_or_tail():

@@ -244,11 +244,34 @@ def test_http_error_and_bad_arguments(server, tmp_path):
 # --- CLI ------------------------------------------------------------------------------------------
 
 
-def test_cli_fetch(server, tmp_path):
+def test_cli_fetch_without_sha256_says_not_verified(server, tmp_path):
     result = CliRunner().invoke(app, ["fetch", "hdfs-v1", "--dest", str(tmp_path), "--url", server.url])
     assert result.exit_code == 0, result.output
-    assert sha(server.payload) in result.output and "not verified" in result.output
+    text = " ".join(result.output.split())
+    assert sha(server.payload) in text
+    assert "NOT verified: no expected sha256 for HDFS_v1.zip (logsieve ships none for hdfs-v1)" in text
+    assert "checksum verified" not in text
     assert_unpacked(tmp_path / "hdfs-v1")
+
+
+def test_cli_fetch_with_sha256_says_verified(server, tmp_path):
+    args = ["fetch", "hdfs-v1", "--dest", str(tmp_path), "--url", server.url, "--sha256", sha(server.payload)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "checksum verified" in result.output and "NOT verified" not in result.output
+
+
+def test_cli_fetch_help_says_hdfs_v1_is_not_verified_without_sha256():
+    result = CliRunner().invoke(app, ["fetch", "--help"], terminal_width=200)
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "without --sha256 the download is NOT verified" in text
+
+
+def test_cli_fetch_dest_that_cannot_be_created_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = CliRunner().invoke(app, ["fetch", "hdfs-v1", "--dest", str(tmp_path / "file" / "sub")])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "cannot create --dest folder" in lines[0]
 
 
 def test_cli_fetch_unreachable_is_one_error_line(tmp_path):

@@ -7,6 +7,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -18,18 +19,21 @@ from pathlib import Path
 import optuna
 import polars as pl
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from logsieve.cli import app
 from logsieve.config import resolve_preset
 from logsieve.data.load import DataInfo
 from logsieve.errors import LogsieveError
+from logsieve.features.augment import augment
 from logsieve.features.encoding import encode_rows
 from logsieve.search.runner import SearchSettings, prepare, run_search
 from logsieve.search.spaces import base_config, load_space
 from logsieve.search.storage import open_storage
 from logsieve.table import write_sessions
 from logsieve.training.runs import make_splits
+from logsieve.training.trainer import epoch_rank
 
 runner = CliRunner()
 FAST = ["--set", "model.embed_dim=4", "--set", "data.max_len=64", "--epochs", "3", "--min-epochs", "1"]
@@ -48,8 +52,8 @@ def space_file(tmp_path: Path, text: str, name: str = "space.toml") -> Path:
     return path
 
 
-def grid_points(study: optuna.Study, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)):
-    return Counter(tuple(sorted(t.params.items())) for t in study.get_trials(states=states))
+def grid_points(optuna_study: optuna.Study, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)):
+    return Counter(tuple(sorted(t.params.items())) for t in optuna_study.get_trials(states=states))
 
 
 # --- spaces ------------------------------------------------------------------------------------
@@ -101,12 +105,40 @@ def test_unknown_space_name():
 # --- the search ------------------------------------------------------------------------------
 
 
+def with_event(sessions: pl.DataFrame, part: pl.DataFrame, event: str) -> pl.DataFrame:
+    """``sessions`` with ``event`` appended to the sessions of ``part`` (splits pick rows by position: unmoved)."""
+    extra = pl.when(pl.col("session_id").is_in(part["session_id"].implode())).then(pl.lit(event))
+    return sessions.with_columns(events=pl.concat_list("events", extra).list.drop_nulls())
+
+
 def test_trials_train_on_train_and_validation_only(simulated):
     base = base_config(SearchSettings(epochs=2))
     train, val, test = make_splits(simulated, base)
     data = prepare(simulated, base, "sim")
     assert int(data.train.counts.sum()) == train.height and int(data.val.counts.sum()) == val.height
-    assert train.height + val.height + test.height == simulated.height  # the test split stays out
+    assert int(data.train.labels @ data.train.counts) == train["label"].sum()
+    # an event only validation and test sessions have must stay unknown to the trials' vocabulary ...
+    held_out = with_event(with_event(simulated, val, "E_VAL"), test, "E_TEST")
+    assert make_splits(held_out, base).test["session_id"].equals(test["session_id"])
+    assert prepare(held_out, base, "sim").vocab_size == data.vocab_size
+    # ... while one training sessions have is learned (so the check above can fail)
+    assert prepare(with_event(simulated, train, "E_TRAIN"), base, "sim").vocab_size == data.vocab_size + 1
+
+
+def test_augmentation_set_for_a_search_reaches_its_trials(simulated):
+    """`logsieve search --set train.augment.enabled=true` trains every trial on the augmented rows, the very
+    rows Detector.fit makes of the same config (it was silently ignored before)."""
+    plain = base_config(SearchSettings(epochs=1))
+    augmented = base_config(SearchSettings(epochs=1), {"train": {"augment": {"enabled": True}}})
+    train, _, _ = make_splits(simulated, plain)
+    without, with_aug = prepare(simulated, plain, "sim"), prepare(simulated, augmented, "sim")
+    grown = augment(train, augmented.train.augment, seed=augmented.seed)
+    assert grown.height > train.height
+    assert int(without.train.counts.sum()) == train.height
+    assert int(with_aug.train.counts.sum()) == grown.height  # every augmented session is a training row
+    assert len(with_aug.train) > len(without.train)  # and the copies add distinct rows
+    assert int(with_aug.train.labels @ with_aug.train.counts) == grown["label"].sum() > train["label"].sum()
+    assert torch.equal(with_aug.val.tokens, without.val.tokens)  # validation is never augmented
 
 
 def test_tensors_are_encoded_once_for_all_trials(tmp_path, simulated, monkeypatch):
@@ -126,22 +158,30 @@ def test_search_cli_end_to_end(tmp_path, session_file):
     res = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--jobs", "2",
                               "--out", str(out), *FAST])  # fmt: skip
     assert res.exit_code == 0, res.output
-    study = optuna.load_study(study_name="logsieve", storage=f"sqlite:///{out / 'study.db'}")
-    assert sorted(grid_points(study).values()) == [1] * 6  # every point exactly once
+    optuna_study = optuna.load_study(study_name="logsieve", storage=f"sqlite:///{out / 'study.db'}")
+    assert sorted(grid_points(optuna_study).values()) == [1] * 6  # every point exactly once
     table = pl.read_csv(out / "trials.csv")
-    assert table.height == len(study.trials) and {"hidden_size", "lr", "val_f1", "seconds"} <= set(table.columns)
+    assert sorted(table["number"]) == [t.number for t in optuna_study.trials]
+    assert {"hidden_size", "lr", "val_f1", "seconds"} <= set(table.columns)
     result = json.loads((out / "search_result.json").read_text())
-    assert result["command"].startswith("logsieve search") and result["trials"]["grid_points"] == 6
-    best = table.filter(pl.col("state") == "COMPLETE").sort(["val_f1", "val_loss"], descending=[True, False]).row(0, named=True)
+    words = shlex.split(result["command"])  # the command that reproduces the search
+    assert words[:2] == ["logsieve", "search"] and result["trials"]["grid_points"] == 6
+    for option, value in [("--space", str(space)), ("--epochs", "3"), ("--set", "model.embed_dim=4")]:
+        assert words[words.index(option) + 1] == value
+    complete = table.filter(pl.col("state") == "COMPLETE").rows(named=True)
+    best = max(complete, key=lambda r: epoch_rank(r["val_f1"], r["val_loss"]))
     assert result["best_params"] == {"hidden_size": best["hidden_size"], "lr": best["lr"]}
+    assert result["val_f1"] == best["val_f1"] == max(r["val_f1"] for r in complete)
     cfg = resolve_preset("improved-grid", search_result=out / "search_result.json")  # the presets read it
     assert (cfg.model.hidden_size, cfg.train.lr) == (best["hidden_size"], best["lr"])
-    assert (out / "history.png").stat().st_size > 0 and (out / "importances.png").stat().st_size > 0
+    for name in ("history.png", "importances.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob("*.tmp*"))
     again = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--jobs", "2",
                                 "--out", str(out), *FAST])  # fmt: skip
     assert again.exit_code == 0, again.output  # a finished grid is not run twice
-    assert len(optuna.load_study(study_name="logsieve", storage=f"sqlite:///{out / 'study.db'}").trials) == len(study.trials)
+    rerun = optuna.load_study(study_name="logsieve", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(rerun.trials) == len(optuna_study.trials)
 
 
 def test_pruning_stops_hopeless_trials_early(tmp_path, simulated):
@@ -219,18 +259,18 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, ses
             os.killpg(proc.pid, signal.SIGKILL)  # the whole job, workers included, at an arbitrary moment
         proc.wait()
     assert running, f"the search finished or never started before the kill: {proc.stderr.read().decode()}"
-    study = optuna.load_study(study_name="logsieve", storage=storage)
-    assert any(t.state == optuna.trial.TrialState.RUNNING for t in study.trials)
+    optuna_study = optuna.load_study(study_name="logsieve", storage=storage)
+    assert any(t.state == optuna.trial.TrialState.RUNNING for t in optuna_study.trials)
     assert not (out / "search_result.json").exists()
     res = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--jobs", "2",
                               "--out", str(out), "--pruner", "none", *FAST, *LONGER])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "interrupted trial(s) queued again" in res.output
-    study = optuna.load_study(study_name="logsieve", storage=storage)
-    done = grid_points(study)
+    optuna_study = optuna.load_study(study_name="logsieve", storage=storage)
+    done = grid_points(optuna_study)
     assert len(done) == 12 and set(done.values()) == {1}  # the union: every point once, none twice
-    assert all(t.state != optuna.trial.TrialState.RUNNING for t in study.trials)
-    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in optuna_study.trials)
+    failed = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert failed and all(t.user_attrs.get("interrupted") for t in failed)
 
 
@@ -254,7 +294,8 @@ def test_unreachable_storage_fails_before_writing(tmp_path, session_file, url):
 
 def test_unknown_parameter_via_cli(tmp_path, session_file):
     space = space_file(tmp_path, "[params]\nhidden = [4, 8]\n")
-    res = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--out", str(tmp_path / "o")])
+    args = ["search", "--data", str(session_file), "--space", str(space), "--out", str(tmp_path / "o")]
+    res = runner.invoke(app, args)
     assert res.exit_code == 2 and "unknown search parameter 'hidden'" in res.output
     assert not (tmp_path / "o").exists()
 
@@ -266,7 +307,8 @@ def test_resume_with_another_space_is_refused(tmp_path, simulated):
     run_search(simulated.head(600), info, tiny, tmp_path / "o", SearchSettings(epochs=1), jobs=1, overrides=overrides)
     other = load_space(space_file(tmp_path, "[params]\nhidden_size = [8]\n", "other.toml"))
     with pytest.raises(LogsieveError, match="different space"):
-        run_search(simulated.head(600), info, other, tmp_path / "o", SearchSettings(epochs=1), jobs=1, overrides=overrides)
+        run_search(simulated.head(600), info, other, tmp_path / "o", SearchSettings(epochs=1), jobs=1,
+                   overrides=overrides)
 
 
 # --- scale-out -------------------------------------------------------------------------------
@@ -283,5 +325,5 @@ def test_ray_backend_runs_the_same_search(tmp_path, simulated):
                          overrides={"model": {"embed_dim": 4}, "data": {"max_len": 64}})  # fmt: skip
     finally:
         ray.shutdown()
-    study = optuna.load_study(study_name="logsieve", storage=res["storage"])
-    assert sorted(grid_points(study).values()) == [1] * 6
+    optuna_study = optuna.load_study(study_name="logsieve", storage=res["storage"])
+    assert sorted(grid_points(optuna_study).values()) == [1] * 6

@@ -103,3 +103,38 @@ def test_shared_sample_loads(shared_hdfs):
     df = load_session_csv(shared_hdfs / "sessions_sample.csv.gz")
     assert df.height == 92_009
     assert int(df["label"].sum()) == 2_691
+
+
+def test_repeated_session_id_in_csv_is_refused_naming_the_id_and_its_file_lines(tmp_path):
+    path = write(tmp_path / "dup.csv", "session,label,events\nb1,0,E5\nb2,0,E5 E22\nb1,1,E7\nb3,0,E5\n")
+    with pytest.raises(DataError) as err:
+        load_data(path)
+    message = str(err.value)
+    assert str(path) in message and "session id 'b1' repeats" in message
+    assert "rows 2, 4" in message  # file lines: the header is line 1
+    assert "\n" not in message
+
+
+def test_repeated_session_id_in_gz_loghub_traces_is_refused(tmp_path):
+    traces = write(tmp_path / "Event_traces.csv.gz",
+                   'BlockId,Label,Features\nblk_1,Success,"[E5]"\nblk_1,Fail,"[E7]"\n', gz=True)
+    with pytest.raises(DataError, match=r"session id 'blk_1' repeats \(rows 2, 3\)"):
+        load_data(traces)
+
+
+def test_repeated_session_id_in_parquet_is_refused(tmp_path):
+    df = pl.DataFrame(
+        {"session_id": ["a", "b", "c", "b"], "label": [0, 1, 0, 0], "events": [["E5"], ["E7"], ["E5"], ["E5", "E22"]]},
+        schema={"session_id": pl.String, "label": pl.Int8, "events": pl.List(pl.String)},
+    )
+    path = tmp_path / "dup.parquet"
+    df.write_parquet(path)
+    with pytest.raises(DataError) as err:
+        load_data(path)
+    message = str(err.value)
+    assert str(path) in message and "session id 'b' repeats (rows 2, 4)" in message  # 1-based table rows
+
+
+def test_unique_ids_still_load(tmp_path):
+    path = write(tmp_path / "ok.csv", "session,label,events\nb1,0,E5\nb2,1,E7\n")
+    assert load_data(path)["session_id"].to_list() == ["b1", "b2"]

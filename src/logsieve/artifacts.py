@@ -81,6 +81,43 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_writable(path: str | Path, *, folder: bool = False) -> Path:
+    """Fail before any work (not after an hour of training) when an output cannot be written: create the
+    folder that will hold ``path`` (``path`` itself if ``folder`` and it exists) and a probe file in it."""
+    path = Path(path)
+    if path.exists() and folder and not path.is_dir():
+        raise LogsieveError(f"{path}: exists and is not a directory (this output is a folder)")
+    if path.exists() and not folder and path.is_dir():
+        raise LogsieveError(f"{path}: is a directory (this output is a file)")
+    where = path if folder and path.is_dir() else path.parent
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LogsieveError(f"cannot create output folder {where}: {exc.strerror or exc}") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".logsieve-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise LogsieveError(f"cannot write in output folder {where}: {exc.strerror or exc}") from None
+    return path
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Read back a JSON file we wrote (run records, states): missing or damaged -> one LogsieveError line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LogsieveError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LogsieveError(f"{path}: cannot read {what} ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LogsieveError(f"{path}: {what} is damaged (not valid JSON: {exc.msg} at line {exc.lineno})") from None
+
+
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -37,7 +37,8 @@ class ModelConfig(Frozen):
     pooling: Literal["last", "mean", "max", "sum"] = "last"
     batch_norm: bool = False
     counts: Literal["none", "log", "exact"] = Field(
-        "none", description="event counts for the head: none, log(1+count), or exact (one-hot of count up to 16, plus log)"
+        "none",
+        description="event counts for the head: none, log(1+count), or exact (one-hot of count up to 16, plus log)",
     )
     head_hidden: int = Field(0, ge=0, description="width of two ReLU layers before the output; 0 = linear head")
 
@@ -56,7 +57,10 @@ class AugmentConfig(Frozen):
     swap_prob: float = Field(0.5, ge=0, le=1, description="chance to swap one adjacent pair of events")
     drop_prob: float = Field(0.3, ge=0, le=1, description="chance to drop one repeated non-indicative event")
     normal_copies: int = Field(
-        0, ge=0, description="copies of each distinct normal training sequence with one adjacent pair of different events swapped"
+        0,
+        ge=0,
+        description="copies of each distinct normal training sequence with one adjacent pair of different events "
+        "swapped",
     )
 
 
@@ -77,13 +81,22 @@ class TrainConfig(Frozen):
     augment: AugmentConfig = AugmentConfig()
 
 
+SplitMethod = Literal["random", "chronological"]
+
+
 class DataConfig(Frozen):
-    split: Literal["random", "chronological"] = "random"
+    """How sessions are split and cut; the one home of the split defaults (``split_sessions``, ``explore`` and
+    their command-line options read theirs from ``DEFAULT_DATA``)."""
+
+    split: SplitMethod = "random"
     split_seed: int = Field(0, description="fixed across runs so every preset and seed sees the same test set")
     val_frac: float = Field(0.1, gt=0, lt=1)
     test_frac: float = Field(0.2, gt=0, lt=1)
     max_len: int = Field(512, ge=1, description="longer sessions are truncated")
     truncate: Literal["head", "tail"] = Field("head", description="keep the first or the last max_len events")
+
+
+DEFAULT_DATA = DataConfig()
 
 
 class RunConfig(Frozen):
@@ -163,22 +176,41 @@ def resolve_preset(
     name: str, seed: int = 0, overrides: dict[str, Any] | None = None, search_result: str | Path | None = None
 ) -> RunConfig:
     """Build the full RunConfig of a preset (base chain, grid parameters, then user overrides)."""
+    clash = sorted({"preset", "seed"} & set(overrides or {}))
+    if clash:
+        raise LogsieveError(f"--set cannot change {', '.join(clash)}; use the --preset/--seed options")
     cfg = _merge(_preset_dict(name, search_result), overrides or {})
     try:
         return RunConfig(preset=name, seed=seed, **cfg)
     except ValidationError as exc:
-        raise LogsieveError(f"invalid configuration for preset {name!r}: {exc}") from None
+        raise LogsieveError(f"invalid configuration for preset {name!r}: {validation_summary(exc)}") from None
 
 
 def preset_names() -> list[str]:
     return list(preset_table())
 
 
+def validation_summary(exc: ValidationError) -> str:
+    """pydantic's multi-line report as one line: ``model.cell: Input should be ...; train.lr: ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(config)'}: {e['msg']}" for e in exc.errors())
+
+
 def load_run_config(path: str | Path) -> RunConfig:
+    """The RunConfig a run recorded: a run's config.json and detector.json hold it under ``"config"`` (beside
+    seed, data, vocabulary, ...); a bare RunConfig JSON file works too. Damage -> one LogsieveError line."""
+    from logsieve.artifacts import read_json  # lazily: artifacts imports polars; the CLI reads config defaults
+
+    data = read_json(path, "run config")
+    if isinstance(data, dict) and "config" in data:
+        data = data["config"]
+    elif isinstance(data, dict) and not set(data) <= set(RunConfig.model_fields):
+        raise LogsieveError(f"{path}: run config is damaged (no 'config' object)")
+    if not isinstance(data, dict):
+        raise LogsieveError(f"{path}: run config is damaged (expected a JSON object)")
     try:
-        return RunConfig.model_validate_json(Path(path).read_text())
-    except (OSError, ValidationError) as exc:
-        raise LogsieveError(f"cannot read run config {path}: {exc}") from None
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise LogsieveError(f"{path}: run config is damaged ({validation_summary(exc)})") from None
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
@@ -196,5 +228,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise LogsieveError(f"--set {item!r} conflicts with an earlier --set of {part!r}")
         node[leaf] = value
     return out

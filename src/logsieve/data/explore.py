@@ -20,20 +20,23 @@ from matplotlib.figure import (
     Figure,  # no pyplot: no global backend state, Agg is used for PNG
 )
 
+from logsieve.artifacts import atomic_write_bytes
+from logsieve.config import DEFAULT_DATA
 from logsieve.data.splits import SplitMethod, split_sessions
 from logsieve.errors import LogsieveError
+from logsieve.table import sequence_keys
 
 CLASSES = ("normal", "anomaly", "unknown")
 COLORS = {"normal": "tab:blue", "anomaly": "tab:red", "unknown": "tab:gray"}
 
 
 def _keyed(df: pl.DataFrame) -> pl.DataFrame:
-    """Class name, sequence key (events joined by spaces) and length per session."""
+    """Class name, sequence key (``table.sequence_keys``: the twins evaluation counts) and length per session."""
     label = pl.col("label")
     return df.select(
         pl.when(label == 1).then(pl.lit("anomaly")).when(label == 0).then(pl.lit("normal"))
         .otherwise(pl.lit("unknown")).alias("cls"),
-        pl.col("events").list.join(" ").alias("seq"),
+        sequence_keys(df["events"], "sequence").alias("seq"),
         pl.col("events").list.len().alias("length"),
         "events",
     )
@@ -134,10 +137,10 @@ def _overlap(df: pl.DataFrame, method: SplitMethod, seed: int, val_frac: float, 
 def summarize(
     df: pl.DataFrame,
     *,
-    split: SplitMethod = "random",
-    seed: int = 0,
-    val_frac: float = 0.1,
-    test_frac: float = 0.2,
+    split: SplitMethod = DEFAULT_DATA.split,
+    seed: int = DEFAULT_DATA.split_seed,
+    val_frac: float = DEFAULT_DATA.val_frac,
+    test_frac: float = DEFAULT_DATA.test_frac,
     top: int = 10,
 ) -> dict:
     """All exploration figures for a session table, as a JSON-ready dict."""
@@ -342,11 +345,8 @@ def render_markdown(s: dict, source: str = "sessions") -> str:
 
 
 def _write(path: Path, data: bytes | str) -> Path:
-    """Temp file + rename: a crash never leaves a half-written report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    tmp.replace(path)
-    return path
+    """Atomic (unique temp file + rename): a crash never leaves a half-written report."""
+    return atomic_write_bytes(path, data.encode() if isinstance(data, str) else data)
 
 
 def write_report(df: pl.DataFrame, summary: dict, out: str | Path, source: str = "sessions") -> list[Path]:
@@ -379,8 +379,8 @@ def explore(
     data: str | Path,
     out: str | Path,
     *,
-    split: SplitMethod = "random",
-    seed: int = 0,
+    split: SplitMethod = DEFAULT_DATA.split,
+    seed: int = DEFAULT_DATA.split_seed,
     labels: str | Path | None = None,
 ) -> ExploreResult:
     """Load ``data`` (any ``--data``, ``labels`` joined if given), compute the figures, write the report."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 from sklearn.model_selection import train_test_split
 
+from logsieve.config import DEFAULT_DATA, SplitMethod
 from logsieve.errors import DataError
 
-SplitMethod = Literal["random", "chronological"]
+__all__ = ["SplitMethod", "Splits", "split_sessions"]
 
 
 class Splits(NamedTuple):
@@ -21,13 +22,14 @@ class Splits(NamedTuple):
 
 def split_sessions(
     df: pl.DataFrame,
-    method: SplitMethod = "random",
-    val_frac: float = 0.1,
-    test_frac: float = 0.2,
-    seed: int = 0,
+    method: SplitMethod = DEFAULT_DATA.split,
+    val_frac: float = DEFAULT_DATA.val_frac,
+    test_frac: float = DEFAULT_DATA.test_frac,
+    seed: int = DEFAULT_DATA.split_seed,
 ) -> Splits:
     """Split sessions. ``random`` is stratified by label; ``chronological`` trains on the past and
-    tests on the future (needs ``start_time``), which is the honest setting for a deployed detector."""
+    tests on the future (needs ``start_time``), which is the honest setting for a deployed detector.
+    Defaults are ``DataConfig``'s, so a bare call splits as a run with the default config does."""
     if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
         raise DataError("split", f"val_frac={val_frac} and test_frac={test_frac} must be in (0, 1) with sum < 1")
     n = df.height
@@ -37,7 +39,8 @@ def split_sessions(
                             "timestamps only support --split random)")
         order = df.with_row_index("_i").sort(["start_time", "_i"], nulls_last=True)["_i"].to_numpy()
         n_test, n_val = int(round(n * test_frac)), int(round(n * val_frac))
-        train_idx, val_idx, test_idx = order[: n - n_test - n_val], order[n - n_test - n_val : n - n_test], order[n - n_test :]
+        n_train = n - n_test - n_val
+        train_idx, val_idx, test_idx = order[:n_train], order[n_train : n - n_test], order[n - n_test :]
     elif method == "random":
         idx = np.arange(n)
         strat = df["label"].fill_null(-1).to_numpy()

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from logsieve.evaluation.metrics import classification_metrics
+from logsieve.table import sequence_keys
 
 
 class Scorer(Protocol):
@@ -17,15 +18,10 @@ class Scorer(Protocol):
     def score(self, df: pl.DataFrame) -> np.ndarray: ...
 
 
-def _twin_keys(events: pl.Series, by: Literal["sequence", "counts"]) -> pl.Series:
-    """Equal keys = same exact sequence, or (``counts``) same multiset of events, i.e. same count vector."""
-    return (events.list.sort() if by == "counts" else events).list.join(" ")
-
-
 def seen_mask(train: pl.DataFrame, df: pl.DataFrame) -> np.ndarray:
     """True where a session's exact event sequence occurs in the training split."""
-    known = _twin_keys(train["events"], "sequence").unique()
-    return _twin_keys(df["events"], "sequence").is_in(known.implode()).to_numpy()
+    known = sequence_keys(train["events"], "sequence").unique()
+    return sequence_keys(df["events"], "sequence").is_in(known.implode()).to_numpy()
 
 
 def label_conflicts(train: pl.DataFrame, test: pl.DataFrame, by: Literal["sequence", "counts"]) -> np.ndarray:
@@ -33,11 +29,11 @@ def label_conflicts(train: pl.DataFrame, test: pl.DataFrame, by: Literal["sequen
     same event counts). A model that agrees with its training data gets these wrong, so they cap what such
     a model can reach — on HDFS, the few errors at the top of a table are mostly these."""
     majority = (
-        pl.DataFrame({"key": _twin_keys(train["events"], by), "label": train["label"]})
+        pl.DataFrame({"key": sequence_keys(train["events"], by), "label": train["label"]})
         .group_by("key")
         .agg(share=pl.col("label").mean())
     )
-    joined = pl.DataFrame({"key": _twin_keys(test["events"], by), "label": test["label"]}).join(
+    joined = pl.DataFrame({"key": sequence_keys(test["events"], by), "label": test["label"]}).join(
         majority, on="key", how="left", maintain_order="left"
     )
     wrong = ((pl.col("share") > 0.5) & (pl.col("label") == 0)) | ((pl.col("share") < 0.5) & (pl.col("label") == 1))

@@ -11,14 +11,25 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from logsieve.artifacts import atomic_write_text  # noqa: E402
+from logsieve.artifacts import atomic_file, atomic_write_text  # noqa: E402
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "pr_auc", "mcc", "f1_unseen")
 
 
 def history_frame(history: list) -> pl.DataFrame:
     return pl.DataFrame([asdict(r) for r in history])
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
+    """Save atomically and close the figure; the format comes from ``path``'s suffix, not the temp name's."""
+    try:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def plot_curve(history: pl.DataFrame, path: Path, title: str) -> None:
@@ -32,8 +43,7 @@ def plot_curve(history: pl.DataFrame, path: Path, title: str) -> None:
     ax_f1.set(xlabel="epoch", ylabel="F1", title="validation F1")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def result_row(name: str, kind: str, seed: int, metrics: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -88,16 +98,14 @@ def plot_study(summary: pl.DataFrame, path: Path) -> None:
     low = max(0.0, min(summary["f1_mean"].to_list()) - 0.01)
     ax.set(xlim=(low, 1.0), xlabel="F1 on the test split (anomaly = positive)", title="logsieve study")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_study_report(results: pl.DataFrame, out: Path, header: str) -> pl.DataFrame:
     """results.csv (one row per run), results.md (one row per model, mean ± sd), study.png."""
     summary = aggregate(results)
-    tmp = out / ".results.csv.tmp"
-    results.write_csv(tmp)
-    tmp.replace(out / "results.csv")
+    with atomic_file(out / "results.csv") as tmp:
+        results.write_csv(tmp)
     atomic_write_text(out / "results.md", header + "\n" + markdown_table(summary))
     plot_study(summary, out / "study.png")
     return summary

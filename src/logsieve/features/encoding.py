@@ -82,8 +82,9 @@ def encode_rows(vocab: Vocabulary, rows: pl.DataFrame) -> EncodedSet:
     col_idx = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     tokens[row_idx, col_idx] = flat
     labels = rows["label"].fill_null(0).to_numpy().astype(np.float32)
-    counts = rows["count"].to_numpy().astype(np.float32) if "count" in rows.columns else np.ones(rows.height, np.float32)
-    return EncodedSet(torch.from_numpy(tokens), torch.from_numpy(lengths), torch.from_numpy(labels), torch.from_numpy(counts))
+    has_counts = "count" in rows.columns
+    counts = rows["count"].to_numpy().astype(np.float32) if has_counts else np.ones(rows.height, np.float32)
+    return EncodedSet(*(torch.from_numpy(a) for a in (tokens, lengths, labels, counts)))
 
 
 @dataclass
@@ -95,6 +96,7 @@ class TrainingSets:
     val: EncodedSet
     train_rows: int
     truncated: dict[str, int]
+    train_sessions: int  # sessions the training rows stand for (augmented copies included)
 
 
 def encode_splits(
@@ -112,4 +114,5 @@ def encode_splits(
         encode_rows(vocab, collapse(val.with_columns(events=val_events), dedup=True)),
         rows.height,
         {"train": train_cut, "val": val_cut},
+        train.height,
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from logsieve.artifacts import atomic_file
 from logsieve.errors import DataError
 from logsieve.parsing.templates import mask_digits
 
@@ -78,11 +79,9 @@ class RejectStats:
     def write(self, path: str | Path) -> Path:
         """Reject file: CSV source,line,reason,text (line is 1-based within its source); atomic."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
         schema = {"source": pl.String, "line": pl.Int64, "reason": pl.String, "text": pl.String}
-        pl.DataFrame(self.rows, schema=schema, orient="row").write_csv(tmp)
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            pl.DataFrame(self.rows, schema=schema, orient="row").write_csv(tmp)
         return path
 
 

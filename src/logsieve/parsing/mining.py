@@ -17,14 +17,13 @@ again and may then put it in a newer cluster; here a repeat always keeps its fir
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from logsieve.artifacts import atomic_write_text
 from logsieve.errors import DataError, LogsieveError
 
 WILDCARD = "<*>"
@@ -149,7 +148,7 @@ class TemplateMiner:
         )
 
     def save(self, path: str | Path) -> None:
-        """Write the whole state as JSON, atomically (temp file + rename), so ``load`` can continue online."""
+        """Write the whole state as JSON, atomically, so ``load`` can continue online."""
         path = Path(path)
         state = {
             "version": STATE_VERSION,
@@ -164,15 +163,7 @@ class TemplateMiner:
             ],
             "assigned": {text: c.id for text, c in self._assigned.items()},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(state, f, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(state, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> TemplateMiner:

@@ -4,6 +4,9 @@ pruned per epoch, and cheap (training tensors are built once and shared by every
 Objective: the best epoch's validation F1 minus 1e-4 x its validation loss (a tie-break only); the test
 split is never touched. Exactly-once over a grid: a restart fails the trials a kill left RUNNING and
 re-queues their grid points, and a trial handed a grid point another live trial holds steps aside.
+
+Naming: optuna calls its trial container a study; here it is the *trial store* (``optuna_study``), because
+"study" in logsieve means the preset comparison (``logsieve study``). Outputs live in ``search.report``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import fcntl
 import os
 import threading
 import time
-from collections import Counter
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
@@ -25,32 +27,20 @@ import torch
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
-from logsieve.artifacts import atomic_write_text, write_json
 from logsieve.config import RunConfig
 from logsieve.data.load import DataInfo
 from logsieve.errors import LogsieveError
-from logsieve.features.encoding import EncodedSet, encode_splits
+from logsieve.features.encoding import EncodedSet
+from logsieve.features.prepare import prepare_training_data
 from logsieve.models.rnn import RNNClassifier
+from logsieve.search.report import state_counts, write_report
+from logsieve.search.settings import DEFAULT_SETTINGS, TRIALS_DB, TRIALS_NAME, SearchSettings
 from logsieve.search.spaces import Space, base_config, trial_config
-from logsieve.search.storage import open_storage, open_study
+from logsieve.search.storage import open_storage, open_trials
 from logsieve.training.runs import make_splits
-from logsieve.training.trainer import EpochRecord, Trainer
+from logsieve.training.trainer import EpochRecord, Trainer, best_record
 
-STUDY = "logsieve"
 LIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING)
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How each trial trains and is pruned; recorded in the study so a resume cannot silently change it."""
-
-    preset: str = "improved"
-    epochs: int = 12
-    patience: int = 3
-    pruner: Literal["halving", "median", "none"] = "halving"
-    min_epochs: int = 1  # first epoch at which a trial may be pruned (the first rung of halving)
-    n_trials: int | None = None  # TPE budget; a grid runs all its points
-    seed: int = 0
 
 
 @dataclass
@@ -68,7 +58,7 @@ class Job:
     """Everything a worker needs (pickled once per worker)."""
 
     storage: str
-    study_name: str
+    trials_name: str
     space: Space
     settings: SearchSettings
     data: Prepared
@@ -81,38 +71,39 @@ def score(record: EpochRecord) -> float:
 
 
 def prepare(sessions: pl.DataFrame, base: RunConfig, source: object) -> Prepared:
-    """Split and encode once, as Detector.fit would (vocabulary from train only, de-duplicated rows)."""
+    """Split and encode once with the function Detector.fit uses (augmentation, vocabulary from train only,
+    de-duplicated rows), so a trial trains on exactly the rows a run of its config would."""
     train, val, _ = make_splits(sessions, base, source)
-    sets = encode_splits(train, val, base.data.max_len, base.data.truncate, base.train.dedup)
+    sets = prepare_training_data(train, val, base)
     return Prepared(base, len(sets.vocab), sets.train, sets.val)
 
 
 # --- recovery and progress ---------------------------------------------------------------------------
 
 
-def recover(study: optuna.Study) -> int:
+def recover(optuna_study: optuna.Study) -> int:
     """Fail the trials a killed run left RUNNING and queue their parameters again; returns how many.
 
     Any grid point held only by failed trials is queued again, so a kill inside this function loses nothing."""
-    storage, stale = study._storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    storage, stale = optuna_study._storage, optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
         storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         if "grid_id" not in t.system_attrs and t.params:  # TPE: the same parameters again
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
-    trials = study.get_trials(deepcopy=False)
+            optuna_study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+    trials = optuna_study.get_trials(deepcopy=False)
     held = {t.system_attrs.get("grid_id") for t in trials if t.state in LIVE}
     lost = {t.system_attrs["grid_id"]: t for t in trials if t.state == TrialState.FAIL
             and t.system_attrs.get("grid_id", -1) not in held and "grid_id" in t.system_attrs}  # fmt: skip
     for t in lost.values():  # GridSampler reads the point from these attributes
         keep = {k: t.system_attrs[k] for k in ("grid_id", "search_space")}
-        study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={**keep, "retry_of": t.number}))
+        optuna_study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={**keep, "retry_of": t.number}))
     return len(stale)
 
 
-def remaining(study: optuna.Study, space: Space, settings: SearchSettings) -> tuple[int, int]:
+def remaining(optuna_study: optuna.Study, space: Space, settings: SearchSettings) -> tuple[int, int]:
     """(points nobody holds yet, trials waiting in the queue)."""
-    trials = study._storage.get_all_trials(study._study_id, deepcopy=False, states=LIVE)
+    trials = optuna_study._storage.get_all_trials(optuna_study._study_id, deepcopy=False, states=LIVE)
     waiting = sum(t.state == TrialState.WAITING for t in trials)
     if space.sampler == "grid":
         return space.size - len({t.system_attrs.get("grid_id") for t in trials} - {None}), waiting
@@ -120,10 +111,10 @@ def remaining(study: optuna.Study, space: Space, settings: SearchSettings) -> tu
 
 
 def _stop_when_done(space: Space, settings: SearchSettings):
-    def callback(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        free, waiting = remaining(study, space, settings)
+    def callback(optuna_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        free, waiting = remaining(optuna_study, space, settings)
         if free <= 0 and not waiting:
-            study.stop()
+            optuna_study.stop()
 
     return callback
 
@@ -175,7 +166,8 @@ def objective(trial: optuna.Trial, job: Job) -> float:
 
 
 def _record(trial: optuna.Trial, history: list[EpochRecord], start: float) -> EpochRecord:
-    best = max(history, key=lambda r: (round(r.val_f1, 6), -r.val_loss))
+    """Store the trial's best epoch (the rule early stopping restores) and its cost on the trial."""
+    best = best_record(history)
     for key, value in {"val_f1": best.val_f1, "val_loss": best.val_loss, "best_epoch": best.epoch,
                        "epochs_run": len(history), "seconds": time.perf_counter() - start}.items():  # fmt: skip
         trial.set_user_attr(key, value)
@@ -188,14 +180,15 @@ def work(job: Job) -> int:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     if job.parent != os.getpid():  # a worker process dies with its parent, so a restart finds no orphans
         threading.Thread(target=_watch_parent, args=(job.parent,), daemon=True).start()
-    study = optuna.load_study(study_name=job.study_name, storage=open_storage(job.storage),
-                              sampler=_sampler(job.space, job.settings, job.index), pruner=_pruner(job.settings))
-    before = len(study.get_trials(deepcopy=False))
-    free, waiting = remaining(study, job.space, job.settings)
+    optuna_study = optuna.load_study(study_name=job.trials_name, storage=open_storage(job.storage),
+                                     sampler=_sampler(job.space, job.settings, job.index),
+                                     pruner=_pruner(job.settings))  # fmt: skip
+    before = len(optuna_study.get_trials(deepcopy=False))
+    free, waiting = remaining(optuna_study, job.space, job.settings)
     if free > 0 or waiting:
-        study.optimize(lambda t: objective(t, job), catch=(_Duplicate,), gc_after_trial=False,
-                       callbacks=[_stop_when_done(job.space, job.settings)])  # fmt: skip
-    return len(study.get_trials(deepcopy=False)) - before
+        optuna_study.optimize(lambda t: objective(t, job), catch=(_Duplicate,), gc_after_trial=False,
+                              callbacks=[_stop_when_done(job.space, job.settings)])  # fmt: skip
+    return len(optuna_study.get_trials(deepcopy=False)) - before
 
 
 def _watch_parent(parent: int) -> None:
@@ -243,9 +236,9 @@ def run_search(
     data: DataInfo,
     space: Space,
     out: str | Path,
-    settings: SearchSettings = SearchSettings(),
+    settings: SearchSettings = DEFAULT_SETTINGS,
     storage: str | None = None,
-    study_name: str = STUDY,
+    trials_name: str = TRIALS_NAME,
     jobs: int = 2,
     backend: Literal["process", "ray"] = "process",
     address: str | None = None,
@@ -254,7 +247,10 @@ def run_search(
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a search into ``out``: study.db (default storage), trials.csv, search_result.json,
-    history.png, importances.png. Returns the search result (best parameters first)."""
+    history.png, importances.png. Returns the search result (best parameters first).
+
+    ``trials_name`` is the CLI's --study-name (the optuna study in the storage) and the default storage stays
+    OUT/study.db: both keep their old names so searches started before can be resumed."""
     console, out = console or Console(stderr=True), Path(out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if space.sampler == "tpe" and not settings.n_trials:
@@ -262,7 +258,7 @@ def run_search(
     if jobs < 1:
         raise LogsieveError("--jobs must be at least 1")
     prepared = prepare(sessions, base_config(settings, overrides), data.source)  # bad data fails here
-    url = storage or f"sqlite:///{out.resolve() / 'study.db'}"
+    url = storage or f"sqlite:///{out.resolve() / TRIALS_DB}"
     store = open_storage(url) if storage else None  # an unreachable storage fails before OUT exists
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -276,105 +272,36 @@ def run_search(
         settings_meta = {k: v for k, v in asdict(settings).items() if k != "n_trials"}  # a budget may grow
         meta = {"space": space.to_dict(), "settings": settings_meta, "data_sha256": data.sha256,
                 "overrides": overrides or {}}  # fmt: skip
-        study = open_study(store or open_storage(url), study_name, meta)
+        optuna_study = open_trials(store or open_storage(url), trials_name, meta)
         if backend == "ray" and address and url.startswith("sqlite"):
             console.print("[yellow]warning:[/] Ray workers on other nodes need --storage they can reach (e.g. postgresql://…)")
-        if n := recover(study):
+        if n := recover(optuna_study):
             console.print(f"resuming: {n} interrupted trial(s) queued again")
         target, start = space.size or settings.n_trials, time.perf_counter()
         last: list[Any] = [None, start]
 
         def poll() -> None:  # a line when the counts change, at most every 10 s
-            counts, now = _counts(study), time.perf_counter()
+            counts, now = state_counts(optuna_study), time.perf_counter()
             line = f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['RUNNING']} running"
             if line != last[0] and now - last[1] >= 10:
                 console.print(f"  {line} (of {target}; {now - start:.0f} s)", highlight=False)
                 last[:] = [line, now]
 
         for _round in range(3):  # GridSampler may stop a worker while a re-queued trial still waits
-            free, waiting = remaining(study, space, settings)
+            free, waiting = remaining(optuna_study, space, settings)
             if free <= 0 and not waiting:
                 break
             n = max(1, min(jobs, free + waiting))
-            batch = [Job(url, study_name, space, settings, prepared, i) for i in range(n)]
+            batch = [Job(url, trials_name, space, settings, prepared, i) for i in range(n)]
             if backend == "ray":
                 _run_ray(batch, poll, address)
             elif n == 1:
                 work(batch[0])
             else:
                 _run_processes(batch, poll)
-        if (left := remaining(study, space, settings))[0] > 0 or left[1]:
+        if (left := remaining(optuna_study, space, settings))[0] > 0 or left[1]:
             console.print("[yellow]search not finished[/]: run the same command again to continue it")
-        return write_report(study, space, settings, out, time.perf_counter() - start, command, url, study_name, data, jobs)
+        seconds = time.perf_counter() - start
+        return write_report(optuna_study, space, settings, out, seconds, command, url, trials_name, data, jobs)
     finally:
         lock.close()
-
-
-def _counts(study: optuna.Study) -> dict[str, int]:
-    return Counter(t.state.name for t in study.get_trials(deepcopy=False))
-
-
-# --- outputs -------------------------------------------------------------------------------------
-
-
-def trials_table(study: optuna.Study) -> pl.DataFrame:
-    """One row per trial: state, objective, best-epoch validation figures, cost, parameters."""
-    keys = ("val_f1", "val_loss", "best_epoch", "epochs_run", "seconds", "retry_of", "interrupted")
-    rows = [{"number": t.number, "state": t.state.name, "value": t.value,
-             **{k: t.user_attrs.get(k) for k in keys}, **t.params}
-            for t in study.get_trials(deepcopy=False)]  # fmt: skip
-    return pl.DataFrame(rows, infer_schema_length=None)
-
-
-def write_report(study: optuna.Study, space: Space, settings: SearchSettings, out: Path, seconds: float,
-                 command: str, url: str, study_name: str, data: DataInfo, jobs: int) -> dict[str, Any]:  # fmt: skip
-    """trials.csv, search_result.json (the file the *-grid* presets read) and optuna's plots."""
-    table = trials_table(study)
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not done:
-        raise LogsieveError(f"no trial of study {study_name!r} completed; nothing to report")
-    best = max(done, key=lambda t: (round(t.user_attrs["val_f1"], 6), -t.user_attrs["val_loss"]))
-    counts = _counts(study)
-    result = {
-        "best_params": {**space.fixed, **best.params},
-        "command": command,
-        "objective": "validation F1 of the best epoch (ties: validation loss); test split never used",
-        "val_f1": best.user_attrs["val_f1"], "val_loss": best.user_attrs["val_loss"], "best_trial": best.number,
-        "base_preset": settings.preset, "settings": asdict(settings), "space": space.to_dict(),
-        "trials": {"complete": counts["COMPLETE"], "pruned": counts["PRUNED"], "failed": counts["FAIL"],
-                   "grid_points": space.size},
-        "seconds": round(seconds, 1), "jobs": jobs, "storage": url, "study_name": study_name,
-        "data": data.__dict__, "trial_seconds_sum": round(float(table["seconds"].fill_null(0).sum()), 1),
-    }  # fmt: skip
-    atomic_write_text(out / "trials.csv", table.write_csv())
-    write_json(out / "search_result.json", result)
-    result["plots"] = _plots(study, out)
-    return result
-
-
-def _plots(study: optuna.Study, out: Path) -> list[str]:
-    """Optuna's optimisation history and parameter importances (skipped when too few trials)."""
-    import warnings
-
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
-
-    plt.switch_backend("Agg")
-
-    written = []
-    for name, plot in (("history.png", ovm.plot_optimization_history), ("importances.png", ovm.plot_param_importances)):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ax = plot(study)
-            fig = getattr(ax, "figure", None) or ax.flat[0].figure
-            fig.set_size_inches(8, 5)
-            fig.tight_layout()
-            fig.savefig(out / f".{name}.tmp.png", dpi=110)
-            os.replace(out / f".{name}.tmp.png", out / name)
-            written.append(name)
-        except (ValueError, RuntimeError, ZeroDivisionError):
-            continue  # e.g. importances need two completed trials with different parameters
-        finally:
-            plt.close("all")
-    return written

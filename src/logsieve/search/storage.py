@@ -1,4 +1,5 @@
-"""Where a search keeps its trials: an Optuna RDB storage that several workers may open at once."""
+"""Where a search keeps its trials: an Optuna RDB storage that several workers may open at once, holding
+one optuna study per search (the trial store)."""
 
 from __future__ import annotations
 
@@ -32,17 +33,18 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             raise LogsieveError(f"cannot open storage {url!r}: {first}") from None
 
 
-def open_study(storage: optuna.storages.RDBStorage, name: str, meta: dict[str, Any]) -> optuna.Study:
-    """Create the study, or load it after checking it was made with the same space, preset and data."""
-    study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
-    stored = study.user_attrs.get("search")
+def open_trials(storage: optuna.storages.RDBStorage, name: str, meta: dict[str, Any]) -> optuna.Study:
+    """Create the trial store ``name`` (an optuna study; "study" in logsieve means the preset comparison),
+    or load it after checking it was made with the same space, settings, data and overrides."""
+    optuna_study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
+    stored = optuna_study.user_attrs.get("search")
     if stored is None:
-        study.set_user_attr("search", meta)
+        optuna_study.set_user_attr("search", meta)
     elif stored != meta:
         diff = sorted(k for k in meta if stored.get(k) != meta[k])
-        raise LogsieveError(f"study {name!r} in this storage was made with a different {', '.join(diff)}; "
+        raise LogsieveError(f"the trials {name!r} in this storage were made with a different {', '.join(diff)}; "
                             "use another --out, --storage or --study-name")  # fmt: skip
-    return study
+    return optuna_study
 
 
 def _schema_race(exc: Exception) -> bool:

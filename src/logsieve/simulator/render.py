@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from logsieve.artifacts import atomic_file
 from logsieve.simulator.recipes import LOG_START, weighted_choice
 
 CHUNK_LINES = 1_000_000
@@ -217,26 +218,21 @@ def write_log(blocks: pl.DataFrame, rows: pl.DataFrame, path: Path, seed: int = 
     """Write the timeline as ``HDFS.log`` (atomically, in chunks of lines)."""
     rows = rows.with_columns(occ=occurrences(rows["block"].to_numpy(), rows["event"].to_numpy()))
     renderer = Renderer(blocks, seed)
-    tmp = path.with_name(f".{path.name}.tmp")
     line_no = rows["line_no"].to_numpy()
     cuts = np.searchsorted(line_no, np.arange(0, line_no[-1] + CHUNK_LINES, CHUNK_LINES), side="right")
-    try:
-        with open(tmp, "wb") as fh:
-            for lo, hi in zip(cuts[:-1], cuts[1:]):
-                if hi > lo:
-                    text = renderer.lines(rows.slice(lo, hi - lo)).to_frame()
-                    text.write_csv(fh, include_header=False, quote_style="never")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            if hi > lo:
+                text = renderer.lines(rows.slice(lo, hi - lo)).to_frame()
+                text.write_csv(fh, include_header=False, quote_style="never")
     return path
 
 
 def write_labels(blocks: pl.DataFrame, path: Path) -> Path:
     """``anomaly_label.csv`` as Loghub ships it: BlockId,Label with Normal/Anomaly."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    blocks.select(
+    labels = blocks.select(
         BlockId="block_id", Label=pl.when(pl.col("label") == 1).then(pl.lit("Anomaly")).otherwise(pl.lit("Normal"))
-    ).write_csv(tmp)
-    tmp.replace(path)
+    )
+    with atomic_file(path) as tmp:
+        labels.write_csv(tmp)
     return path

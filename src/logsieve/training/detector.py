@@ -6,7 +6,7 @@ the decision threshold (tuned on validation only). Scoring works per distinct se
 
 from __future__ import annotations
 
-import json
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,11 +15,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from logsieve.config import RunConfig
+from logsieve.artifacts import atomic_file, read_json, write_json
+from logsieve.config import RunConfig, load_run_config
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.metrics import best_threshold
-from logsieve.features.augment import augment
-from logsieve.features.encoding import encode_rows, encode_splits, truncate
+from logsieve.features.encoding import encode_rows, truncate
+from logsieve.features.prepare import prepare_training_data
 from logsieve.features.vocabulary import Vocabulary
 from logsieve.models.rnn import RNNClassifier
 from logsieve.training.trainer import Trainer, predict_scores
@@ -39,9 +40,8 @@ class Detector:
         """Learn from ``train`` only; ``val`` drives early stopping and the threshold."""
         cfg = self.config
         start = time.perf_counter()
-        train = augment(train, cfg.train.augment, seed=cfg.seed)
-        self.n_train_sessions_ = train.height
-        sets = encode_splits(train, val, cfg.data.max_len, cfg.data.truncate, cfg.train.dedup)
+        sets = prepare_training_data(train, val, cfg)  # the same rows a search trial of this config sees
+        self.n_train_sessions_ = sets.train_sessions
         self.vocab_, self.n_train_rows_, self.truncated_ = sets.vocab, sets.train_rows, sets.truncated
         train_set, val_set = sets.train, sets.val
         torch.manual_seed(cfg.seed)
@@ -78,27 +78,50 @@ class Detector:
 
     # --- persistence (no pickle: JSON state + a state dict loadable with weights_only=True) ------
     def save(self, directory: str | Path) -> None:
+        """Each file is written atomically; ``train_run`` also writes the whole directory atomically."""
+        self._check_fitted()
         directory = Path(directory)
-        torch.save(self.model_.state_dict(), directory / WEIGHTS)
+        with atomic_file(directory / WEIGHTS) as tmp:
+            torch.save(self.model_.state_dict(), tmp)
         state = {
             "config": self.config.model_dump(mode="json"),
             "vocabulary": self.vocab_.to_dict(),
             "threshold": self.threshold_,
             "best_epoch": self.best_epoch_,
         }
-        (directory / STATE).write_text(json.dumps(state, indent=2))
+        write_json(directory / STATE, state)
 
     @classmethod
     def load(cls, directory: str | Path) -> Detector:
+        """Rebuild a saved detector; a missing, damaged or mismatched file is one LogsieveError line."""
         directory = Path(directory)
-        if not (directory / STATE).exists() or not (directory / WEIGHTS).exists():
-            raise LogsieveError(f"{directory}: not a logsieve run directory (needs {STATE} and {WEIGHTS})")
-        state = json.loads((directory / STATE).read_text())
-        det = cls(RunConfig.model_validate(state["config"]), progress=False)
-        det.vocab_ = Vocabulary.from_dict(state["vocabulary"])
-        det.threshold_ = float(state["threshold"])
+        if not directory.is_dir():
+            raise LogsieveError(f"{directory}: not a logsieve run directory (no such folder)")
+        missing = [name for name in (STATE, WEIGHTS) if not (directory / name).is_file()]
+        if missing:
+            raise LogsieveError(f"{directory}: not a logsieve run directory (missing {' and '.join(missing)})")
+        config = load_run_config(directory / STATE)
+        state = read_json(directory / STATE, "detector state")
+        events = state.get("vocabulary", {}).get("events") if isinstance(state.get("vocabulary"), dict) else None
+        threshold = state.get("threshold")
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise LogsieveError(f"{directory / STATE}: detector state is damaged (no vocabulary.events list)")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise LogsieveError(f"{directory / STATE}: detector state is damaged (threshold must be in [0, 1])")
+        det = cls(config, progress=False)
+        det.vocab_ = Vocabulary.from_dict({"events": events})
+        det.threshold_ = float(threshold)
         det.best_epoch_ = state.get("best_epoch")
-        det.model_ = RNNClassifier(len(det.vocab_), det.config.model)
-        det.model_.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))
+        det.model_ = RNNClassifier(len(det.vocab_), config.model)
+        try:
+            weights = torch.load(directory / WEIGHTS, weights_only=True)
+        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            why = type(exc).__name__
+            raise LogsieveError(f"{directory / WEIGHTS}: damaged (not a saved state dict: {why})") from None
+        try:
+            det.model_.load_state_dict(weights)
+        except (RuntimeError, TypeError, KeyError, AttributeError) as exc:
+            why = " ".join(str(exc).split())[:240]
+            raise LogsieveError(f"{directory / WEIGHTS}: does not fit the model {STATE} describes ({why})") from None
         det.model_.eval()
         return det

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,9 +81,21 @@ class EpochRecord:
     seconds: float
 
 
+def epoch_rank(val_f1: float, val_loss: float) -> tuple[float, float]:
+    """The one best-epoch rule (early stopping, the restored weights, a search's trials): higher validation F1
+    wins, F1 rounded to 6 decimals so float noise is no gain; a tie goes to the lower validation loss.
+    Compare ranks with ``>``: of equal ranks, the earliest stays best."""
+    return (round(val_f1, 6), -val_loss)
+
+
+def best_record(history: Sequence[EpochRecord]) -> EpochRecord:
+    """The best epoch of a history by ``epoch_rank`` (the first of equals, as in the training loop)."""
+    return max(history, key=lambda r: epoch_rank(r.val_f1, r.val_loss))
+
+
 @dataclass
 class Trainer:
-    """Fit a model with early stopping on validation F1 (ties broken by validation loss)."""
+    """Fit a model with early stopping; the best epoch (by ``epoch_rank``) is restored at the end."""
 
     config: TrainConfig
     seed: int = 0
@@ -91,7 +103,11 @@ class Trainer:
     history_: list[EpochRecord] = field(default_factory=list)
 
     def fit(
-        self, model: nn.Module, train: EncodedSet, val: EncodedSet, on_epoch: Callable[[EpochRecord], None] | None = None
+        self,
+        model: nn.Module,
+        train: EncodedSet,
+        val: EncodedSet,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
     ) -> Trainer:
         """Train with early stopping; ``on_epoch`` sees every epoch's record (a search prunes from there)."""
         cfg = self.config
@@ -100,7 +116,8 @@ class Trainer:
         pos_weight = self._class_weights(train)
         steps = cfg.epochs * max(1, -(-len(train) // cfg.batch_size))
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cfg.schedule == "cosine" else None
-        best_key, best_state, stale = (-1.0, -np.inf), None, 0
+        best_key: tuple[float, ...] | None = None
+        best_state, stale = None, 0
         self.history_ = []
         with self._progress() as bar:
             task = bar.add_task("epoch 1", total=steps)
@@ -126,8 +143,8 @@ class Trainer:
                 if on_epoch is not None:
                     on_epoch(record)
                 bar.update(task, description=f"epoch {epoch} val F1 {record.val_f1:.4f}")
-                key = (round(record.val_f1, 6), -record.val_loss)
-                if key > best_key:
+                key = epoch_rank(record.val_f1, record.val_loss)
+                if best_key is None or key > best_key:
                     best_key, best_state, stale = key, copy.deepcopy(model.state_dict()), 0
                 else:
                     stale += 1
@@ -136,7 +153,7 @@ class Trainer:
         self.final_lr_ = float(optimizer.param_groups[0]["lr"])
         if best_state is not None:
             model.load_state_dict(best_state)
-        self.best_epoch_ = max(self.history_, key=lambda r: (round(r.val_f1, 6), -r.val_loss)).epoch
+        self.best_epoch_ = best_record(self.history_).epoch
         return self
 
     def _class_weights(self, train: EncodedSet) -> float:
