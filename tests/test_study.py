@@ -24,7 +24,7 @@ def session_file(tmp_path_factory, simulated):
 def test_tiny_study_end_to_end(tmp_path, session_file):
     out = tmp_path / "study"
     res = runner.invoke(app, ["study", "--data", str(session_file), "--presets", "baseline,improved-grid-bn-gn",
-                              "--seeds", "2", "--out", str(out), *TINY])  # fmt: skip
+                              "--seeds", "2", "--out", str(out), "--export", "best", *TINY])  # fmt: skip
     assert res.exit_code == 0, res.output
     results = pl.read_csv(out / "results.csv")
     assert results.filter(pl.col("kind") == "rnn").height == 4
@@ -42,6 +42,47 @@ def test_tiny_study_end_to_end(tmp_path, session_file):
     state = torch.load(run / "model.pt", weights_only=True)
     assert any(k.startswith("norm.") for k in state)
     assert not list(out.rglob("*.tmp"))  # nothing half-written
+    # every baseline leaves a run directory too, and every run its normal profiles: any model can be exported
+    for name in ("decision-tree", "count-mlp"):
+        tree = out / "runs" / name / "seed-1"
+        for file in ("config.json", "metrics.json", "model.skops", "baseline.json", "normals.json"):
+            assert (tree / file).exists(), (name, file)
+        assert json.loads((tree / "config.json").read_text())["kind"] == name
+        assert "f1" in json.loads((tree / "metrics.json").read_text())["validation"]
+    assert (run / "normals.json").exists()
+    # --export best: the run with the highest VALIDATION F1 (ties: PR-AUC, then fewer parameters)
+    from logsieve.serving.bundle import load_bundle
+
+    bundle = load_bundle(out / "bundle")
+    ranked = results.sort(["val_f1", "val_pr_auc", "params"], descending=[True, True, False], maintain_order=True)
+    best = ranked.row(0, named=True)
+    assert (bundle.name, bundle.manifest["seed"]) == (best["name"], best["seed"])
+    assert bundle.metrics["validation"]["f1"] == pytest.approx(results["val_f1"].max())
+    assert f"bundle: {best['name']} seed {best['seed']}" in " ".join(res.output.split())
+
+
+def test_pick_run_uses_validation_never_test_and_breaks_ties_by_pr_auc_then_size(tmp_path):
+    from logsieve.training.study import pick_run
+
+    results = pl.DataFrame({
+        "name": ["improved", "improved", "decision-tree", "random-forest", "baseline"],
+        "seed": [0, 1, 0, 0, 0],
+        "f1": [0.99, 0.98, 0.90, 0.50, 1.0],  # test F1: must not matter
+        "val_f1": [0.95, 0.97, 0.97, 0.97, 0.80],
+        "val_pr_auc": [0.99, 0.96, 0.96, 0.96, 0.99],
+        "params": [5000, 5000, 40, 900, 100],
+    })  # fmt: skip
+    assert pick_run(results, tmp_path)[0] == tmp_path / "runs" / "decision-tree" / "seed-0"
+    assert pick_run(results, tmp_path, "improved")[0] == tmp_path / "runs" / "improved" / "seed-1"
+    tie_on_f1 = results.with_columns(val_pr_auc=pl.Series([0.99, 0.99, 0.96, 0.96, 0.99]))
+    assert pick_run(tie_on_f1, tmp_path)[0] == tmp_path / "runs" / "improved" / "seed-1"  # PR-AUC beats size
+
+
+def test_export_choice_is_checked_before_training(tmp_path, session_file):
+    res = runner.invoke(app, ["study", "--data", str(session_file), "--presets", "baseline", "--out",
+                              str(tmp_path / "s"), "--export", "random-forest", "--no-baselines", *TINY])  # fmt: skip
+    assert res.exit_code == 2 and "--export 'random-forest': not a model of this study" in " ".join(res.output.split())
+    assert not (tmp_path / "s" / "runs").exists()
 
 
 def test_train_then_evaluate_reproduces_test_metrics(tmp_path, session_file):

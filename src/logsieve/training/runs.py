@@ -1,25 +1,28 @@
 """One training run = one directory holding everything needed to regenerate its numbers:
 config.json (resolved config, seed, versions, data sha256), metrics.json, history.csv, curve.png,
-model.pt (state dict, loadable with weights_only=True) and detector.json (vocabulary, threshold)."""
+model.pt (state dict, loadable with weights_only=True), detector.json (vocabulary, threshold) and
+normals.json (the normal training count profiles a bundle ships)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import torch
 
-from logsieve.artifacts import atomic_dir, versions, write_json
-from logsieve.config import RunConfig
+from logsieve.artifacts import atomic_dir, read_json, versions, write_json
+from logsieve.config import RunConfig, load_run_config
 from logsieve.data.load import DataInfo, load_with_info
 from logsieve.data.splits import Splits, split_sessions
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.evaluate import evaluate_scorer
 from logsieve.evaluation.report import history_frame, plot_curve
+from logsieve.features.counts import normal_profiles, write_profiles
 from logsieve.table import require_labels
 from logsieve.training.detector import Detector
+
+NORMALS = "normals.json"  # the distinct normal training count profiles, for nearest-normal explanations
 
 
 def make_splits(df: pl.DataFrame, cfg: RunConfig, source: object = "data") -> Splits:
@@ -58,6 +61,8 @@ def train_run(
     with atomic_dir(out) as tmp:
         det.save(tmp)
         write_json(tmp / "config.json", {
+            "kind": "rnn",
+            "name": cfg.preset,
             "config": cfg.model_dump(mode="json"),
             "seed": cfg.seed,
             "data": data.__dict__,
@@ -66,6 +71,7 @@ def train_run(
             "torch_threads": torch.get_num_threads(),
         })  # fmt: skip
         write_json(tmp / "metrics.json", metrics)
+        write_profiles(tmp / NORMALS, normal_profiles(splits.train))
         history.write_csv(tmp / "history.csv")
         plot_curve(history, tmp / "curve.png", f"{cfg.preset} (seed {cfg.seed})")
     return metrics
@@ -80,13 +86,20 @@ def evaluate_run(
     if split not in ("all", "test"):
         raise LogsieveError(f"--split must be 'all' or 'test', got {split!r}")
     detector = Detector.load(run_dir)
+    if split == "test":  # the run's record says which data and split it used; read it before any work
+        record_path = Path(run_dir) / "config.json"
+        run_cfg = load_run_config(record_path)
+        record = read_json(record_path, "run record")
+        recorded = record.get("data", {}).get("sha256") if isinstance(record.get("data"), dict) else None
+        if not isinstance(recorded, str):
+            raise LogsieveError(f"{record_path}: run record is damaged (no data.sha256), so --split test cannot "
+                                "check the data; use --split all")
     sessions, info = load_with_info(data, labels)
     train = None
     if split == "test":
-        recorded = json.loads((Path(run_dir) / "config.json").read_text())["data"]["sha256"]
         if recorded != info.sha256:
             raise LogsieveError(f"{data} is not the data {run_dir} was trained on (sha256 differs); use --split all")
-        train, _, sessions = make_splits(sessions, detector.config, data)
+        train, _, sessions = make_splits(sessions, run_cfg, data)
     require_labels(sessions, data, both_classes=False)
     metrics = evaluate_scorer(detector, sessions, train=train)
     metrics["data"] = info.__dict__

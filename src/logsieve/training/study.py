@@ -1,4 +1,8 @@
-"""The study: every chosen preset x seed on one shared split, plus classical baselines, in one table."""
+"""The study: every chosen preset x seed on one shared split, plus classical baselines, in one table.
+
+Every model, RNN or baseline, leaves a run directory ``out/runs/<name>/seed-<k>`` so any of them can be
+exported as a bundle; ``pick_run`` chooses one by validation F1 (never test).
+"""
 
 from __future__ import annotations
 
@@ -12,24 +16,50 @@ from typing import Any
 import polars as pl
 from rich.console import Console
 
-from logsieve.artifacts import write_json
-from logsieve.config import RunConfig, resolve_preset
+from logsieve.artifacts import atomic_dir, versions, write_json
+from logsieve.config import DataConfig, RunConfig, resolve_preset
 from logsieve.data.load import DataInfo
 from logsieve.data.splits import Splits
+from logsieve.errors import LogsieveError
 from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer
 from logsieve.evaluation.report import result_row, write_study_report
+from logsieve.features.counts import normal_profiles, write_profiles
 from logsieve.models.baselines import BASELINES, CountBaseline
-from logsieve.training.runs import make_splits, split_summary, train_run
+from logsieve.training.runs import NORMALS, make_splits, split_summary, train_run
 
 
-def run_baselines(splits: Splits, seed: int) -> list[dict[str, Any]]:
+def baseline_run(
+    kind: str, seed: int, splits: Splits, out: str | Path, data: DataInfo, split: DataConfig
+) -> dict[str, Any]:
+    """Fit one count baseline and write its run directory (config, metrics, model files, normal profiles)
+    atomically, like ``train_run`` does for the RNNs."""
+    model = CountBaseline(kind, seed=seed).fit(splits.train, splits.val)  # type: ignore[arg-type]
+    metrics = evaluate_scorer(model, splits.test, train=splits.train)
+    metrics.update(validation=evaluate_scorer(model, splits.val), fit_seconds=model.fit_seconds_,
+                   params=model.n_parameters())  # fmt: skip
+    with atomic_dir(out) as tmp:
+        model.save(tmp)
+        write_json(tmp / "config.json", {
+            "kind": kind, "name": kind, "config": {**model.get_config(), "data": split.model_dump(mode="json")},
+            "seed": seed, "data": data.__dict__, "splits": split_summary(splits), "versions": versions(),
+        })  # fmt: skip
+        write_json(tmp / "metrics.json", metrics)
+        write_profiles(tmp / NORMALS, normal_profiles(splits.train))
+    return metrics
+
+
+def run_baselines(splits: Splits, seed: int, out: Path, data: DataInfo, split: DataConfig) -> list[dict[str, Any]]:
     rows = []
     for kind in BASELINES:
-        model = CountBaseline(kind, seed=seed).fit(splits.train, splits.val)
-        metrics = evaluate_scorer(model, splits.test, train=splits.train)
-        extra = {"fit_seconds": model.fit_seconds_, "params": model.n_parameters(), "epochs": None}
+        metrics = baseline_run(kind, seed, splits, out / "runs" / kind / f"seed-{seed}", data, split)
+        extra = {"fit_seconds": metrics["fit_seconds"], "params": metrics["params"], "epochs": None,
+                 **_validation_extra(metrics)}  # fmt: skip
         rows.append(result_row(kind, "baseline", seed, metrics, extra))
     return rows
+
+
+def _validation_extra(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"val_f1": metrics["validation"]["f1"], "val_pr_auc": metrics["validation"]["pr_auc"]}
 
 
 def run_study(
@@ -59,6 +89,7 @@ def run_study(
     started = time.perf_counter()
     for i, (cfg, metrics) in enumerate(_train_all(configs, splits, out, data, progress, jobs), 1):
         extra = {k: metrics[k] for k in ("fit_seconds", "params", "best_epoch", "epochs_run", "seconds_per_epoch")}
+        extra.update(_validation_extra(metrics))
         rows.append(result_row(cfg.preset, "rnn", cfg.seed, metrics, extra))
         console.print(
             f"[{i}/{len(configs)}] {cfg.preset} seed {cfg.seed}: F1 {metrics['f1']:.4f} "
@@ -66,7 +97,7 @@ def run_study(
         )
     if baselines:
         for seed in seeds:
-            rows.extend(run_baselines(splits, seed))
+            rows.extend(run_baselines(splits, seed, out, data, configs[0].data))
     results = pl.DataFrame(rows, infer_schema_length=None)
     conflicts = conflict_summary(splits.train, splits.test)
     header = _header(data, splits, presets, seeds, time.perf_counter() - started) + _conflict_note(conflicts)
@@ -77,6 +108,27 @@ def run_study(
         "label_conflicts": conflicts, "seconds": time.perf_counter() - started,
     })  # fmt: skip
     return results
+
+
+def check_export_choice(which: str, presets: Sequence[str], baselines: bool) -> None:
+    """Fail before training when ``--export`` names a model the study will not train."""
+    names = [*presets, *(BASELINES if baselines else ())]
+    if which != "best" and which not in names:
+        raise LogsieveError(f"--export {which!r}: not a model of this study; choose best or one of: {', '.join(names)}")
+
+
+def pick_run(results: pl.DataFrame, out: str | Path, which: str = "best") -> tuple[Path, dict[str, Any]]:
+    """The run directory to export: the run (any model and seed, or only ``which``'s seeds) with the best
+    VALIDATION F1 — test data never picks. Ties go to the higher validation PR-AUC (ranking quality beyond
+    one cut), then to the smaller model (fewer parameters / tree nodes), then to the earlier row."""
+    rows = results if which == "best" else results.filter(pl.col("name") == which)
+    if rows.is_empty():
+        raise LogsieveError(f"--export {which!r}: no such model in this study's results")
+    ranked = rows.with_row_index("order").sort(
+        ["val_f1", "val_pr_auc", "params", "order"], descending=[True, True, False, False], nulls_last=True
+    )
+    row = ranked.row(0, named=True)
+    return Path(out) / "runs" / row["name"] / f"seed-{row['seed']}", row
 
 
 def _run_dir(out: Path, cfg: RunConfig) -> Path:
