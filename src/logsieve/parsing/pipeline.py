@@ -12,7 +12,7 @@ import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ from logsieve.parsing.lines import (
     CHUNK_BYTES,
     Chunk,
     RejectStats,
+    expand_paths,
     iter_chunks,
     split_lines,
 )
@@ -42,11 +43,18 @@ MINE = "mine"
 NO_TEMPLATE = "no_template"
 
 
+FILES_SCHEMA = {"source": pl.String, "offset": pl.Int64, "lines": pl.Int64}
+
+
 @dataclass
 class ParseResult:
+    """``sessions[line_numbers]`` count lines across all inputs in order (1-based); ``files`` turns them back
+    into (file, line within the file): input file i holds global lines ``offset + 1 .. offset + lines``."""
+
     sessions: pl.DataFrame
     stats: RejectStats
     miner: TemplateMiner | None = None  # the fitted miner in mining mode (save it to reuse its ids)
+    files: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FILES_SCHEMA))
 
 
 def parse_logs(
@@ -59,7 +67,7 @@ def parse_logs(
 def parse_logs_report(
     paths: Iterable[str | Path],
     labels: str | Path | None = None,
-    templates: str | Path = HDFS,
+    templates: str | Path | TemplateMiner = HDFS,
     rejects: str | Path | None = None,
     n_jobs: int | None = None,
     chunk_bytes: int = CHUNK_BYTES,
@@ -67,7 +75,8 @@ def parse_logs_report(
     """Sessions plus reject statistics (and the miner when mining).
 
     ``templates``: ``"hdfs"`` (the shipped E1..E30, first-match rule), ``"mine"`` (learn templates with the
-    Drain-style ``TemplateMiner``), or the path of a saved miner JSON (its ids, no further learning).
+    Drain-style ``TemplateMiner``), or the path of a saved miner JSON or a ``TemplateMiner`` (its ids, no further
+    learning; lines it does not know become ``M0``).
     ``rejects``: where to write rejected lines as CSV (source, line, reason, text).
     """
     paths = list(paths)
@@ -82,24 +91,72 @@ def parse_logs_report(
     stats = RejectStats(keep=rejects is not None)
     matcher = TemplateMatcher()
     work = partial(_known_chunk, matcher) if miner is None else _content_chunk
-    parts, offset, file_lines = [], 0, Counter()
-    for chunk, (part, chunk_stats) in _ordered_map(work, iter_chunks(paths, chunk_bytes), n_jobs):
+    sources = expand_paths(paths)
+    order: deque[int] = deque()  # input-file index of each chunk handed out, in order
+    parts: list[pl.DataFrame] = []
+    offset, file_lines = 0, Counter[int]()
+    for chunk, (part, chunk_stats) in _ordered_map(work, _indexed_chunks(sources, chunk_bytes, order), n_jobs):
+        i = order.popleft()
         if miner is not None:
             part = _mine(miner, fit, part)
         parts.append(part.with_columns(pl.col("line_numbers") + (offset + 1)))
-        stats.merge(chunk_stats, chunk.source, file_lines[chunk.source])
+        stats.merge(chunk_stats, chunk.source, file_lines[i])
         offset += chunk_stats.lines
-        file_lines[chunk.source] += chunk_stats.lines
+        file_lines[i] += chunk_stats.lines
+    lines = pl.Series([file_lines[i] for i in range(len(sources))], dtype=pl.Int64)
+    files = pl.DataFrame({"source": sources, "offset": lines.cum_sum() - lines, "lines": lines}, schema=FILES_SCHEMA)
     if rejects is not None:
         stats.write(rejects)
     if not any(p.height for p in parts):
         raise DataError(", ".join(map(str, paths)), f"no block sessions found ({stats.summary()})")
     sessions = add_labels(merge_groups(parts), label_table)
-    return ParseResult(sessions, stats, miner)
+    return ParseResult(sessions, stats, miner, files)
 
 
-def _miner_for(templates: str | Path) -> tuple[TemplateMiner | None, bool]:
+def _indexed_chunks(sources: list[str], chunk_bytes: int, order: deque[int]) -> Iterator[Chunk]:
+    """The chunks of every input in order, noting each one's file index in ``order`` as it is handed out
+    (the same path given twice is two inputs with their own line numbers)."""
+    for i, src in enumerate(sources):
+        for chunk in iter_chunks([src], chunk_bytes):
+            order.append(i)
+            yield chunk
+
+
+def locate_sessions(sessions: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
+    """Add ``source`` (the input file of a session's first line in time order) and ``first_line``/``last_line``
+    (the lowest and highest of the session's line numbers within that file, counted from 1 in the file), from
+    the global ``line_numbers`` and the ``files`` table of ``ParseResult``. Null where line numbers are missing."""
+    if "line_numbers" not in sessions.columns or files.height == 0:
+        return sessions.with_columns(
+            source=pl.lit(None, pl.String), first_line=pl.lit(None, pl.Int64), last_line=pl.lit(None, pl.Int64)
+        )
+    starts = files["offset"]  # non-decreasing: inputs are numbered in order; an empty file shares the next offset
+    index = starts.search_sorted(sessions["line_numbers"].list.first(), side="left").cast(pl.Int64) - 1
+    lo = starts.gather(index)
+    if (files["lines"] > 0).sum() <= 1:  # one file with lines: every line of every session is in it
+        numbers = sessions["line_numbers"]
+        first, last = numbers.list.min() - lo, numbers.list.max() - lo
+    else:
+        hi = lo + files["lines"].gather(index)
+        rows = pl.DataFrame({"lo": lo, "hi": hi, "n": sessions["line_numbers"]}).with_row_index("row").explode("n")
+        local = (
+            rows.filter((pl.col("n") > pl.col("lo")) & (pl.col("n") <= pl.col("hi")))
+            .group_by("row")
+            .agg(first=(pl.col("n") - pl.col("lo")).min(), last=(pl.col("n") - pl.col("lo")).max())
+        )
+        span = pl.DataFrame({"row": pl.int_range(sessions.height, eager=True, dtype=pl.UInt32)}).join(
+            local, on="row", how="left", maintain_order="left"
+        )
+        first, last = span["first"], span["last"]
+    return sessions.with_columns(
+        source=files["source"].gather(index), first_line=first.cast(pl.Int64), last_line=last.cast(pl.Int64)
+    )
+
+
+def _miner_for(templates: str | Path | TemplateMiner) -> tuple[TemplateMiner | None, bool]:
     """(miner or None, learn?) for the ``templates`` option."""
+    if not isinstance(templates, (str, Path)):  # a miner built by the caller (a bundle's): its ids, no learning
+        return templates, False
     if str(templates) == HDFS:
         return None, False
     try:
