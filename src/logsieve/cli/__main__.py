@@ -1,0 +1,5 @@
+"""`python -m logsieve.cli`."""
+
+from logsieve.cli import main
+
+main()
