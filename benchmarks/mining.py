@@ -40,7 +40,7 @@ DRAIN3_MASKS = [
 ]
 
 # Runs inside the Drain3 virtualenv: argv = config.json lines.txt result.json. Times only the mining loop.
-DRIVER = r'''
+DRIVER = r"""
 import json, sys, time
 from importlib.metadata import version
 from drain3 import TemplateMiner
@@ -60,7 +60,7 @@ masked = [miner.masker.mask(line) for line in lines] if cfg["write_masked"] else
 result = {"seconds": seconds, "ids": ids, "masked": masked, "templates": len(miner.drain.clusters),
           "version": version("drain3")}
 json.dump(result, open(sys.argv[3], "w"))
-'''
+"""
 
 
 def ensure_drain3(venv: Path) -> Path:

@@ -127,9 +127,11 @@ def main() -> None:
         r = measure(log, mode) | {"input": source,
                                   "bytes": log.stat().st_size, "load_avg_1min_before": round(load, 2),
                                   "load_avg_1min_after": round(os.getloadavg()[0], 2)}  # fmt: skip
-        print(f"{mode:>5}: {r['lines']:,} lines -> {r['sessions']:,} sessions in {r['wall_s']} s = "
-              f"{r['lines_per_s']:,} lines/s wall, {r['lines_per_cpu_s']:,} lines per CPU-second; "
-              f"peak RSS {r['peak_rss_mib']:,} MiB (load {load:.1f} before, {r['load_avg_1min_after']} after)")
+        print(
+            f"{mode:>5}: {r['lines']:,} lines -> {r['sessions']:,} sessions in {r['wall_s']} s = "
+            f"{r['lines_per_s']:,} lines/s wall, {r['lines_per_cpu_s']:,} lines per CPU-second; "
+            f"peak RSS {r['peak_rss_mib']:,} MiB (load {load:.1f} before, {r['load_avg_1min_after']} after)"
+        )
         results.append(r)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -72,8 +72,11 @@ def naive_sample(data: str, k: int, seed: int) -> dict:
         slow = _fit(ncfg.model_copy(update={"train": ncfg.train.model_copy(update={"epochs": 1})}), naive, epochs=1)
         rows.append({"params": params, "epochs_unpruned": len(fast), "dedup_epoch_s": statistics.median(fast),
                      "naive_epoch_s": slow[0], "naive_trial_s": slow[0] * len(fast)})  # fmt: skip
-        print(f"naive {slow[0]:.1f} s/epoch, de-duplicated {statistics.median(fast):.2f} s/epoch, "
-              f"{len(fast)} epochs: {params}", flush=True)
+        print(
+            f"naive {slow[0]:.1f} s/epoch, de-duplicated {statistics.median(fast):.2f} s/epoch, "
+            f"{len(fast)} epochs: {params}",
+            flush=True,
+        )
     return {"rows": rows, "train_rows_naive": len(naive.train), "train_rows_dedup": len(dedup.train),
             "naive_trial_s_mean": statistics.mean(r["naive_trial_s"] for r in rows),
             "grid_size": space.size}  # fmt: skip

@@ -72,10 +72,12 @@ def main() -> None:
         result["vs_real_sample"] = figures
         for cls in ("normal", "anomaly"):
             f = figures[cls]
-            print(f"{cls:>8}: event JSD {f['event_jsd']:.4f}  length JSD {f['length_jsd']:.4f}  "
-                  f"median {f['length_median']:.0f} (real {f['length_median_real']:.0f})  "
-                  f"p90 {f['length_p90']:.0f} (real {f['length_p90_real']:.0f})  "
-                  f"distinct {100 * f['distinct_share']:.1f} % (real {100 * f['distinct_share_real']:.1f} %)")
+            print(
+                f"{cls:>8}: event JSD {f['event_jsd']:.4f}  length JSD {f['length_jsd']:.4f}  "
+                f"median {f['length_median']:.0f} (real {f['length_median_real']:.0f})  "
+                f"p90 {f['length_p90']:.0f} (real {f['length_p90_real']:.0f})  "
+                f"distinct {100 * f['distinct_share']:.1f} % (real {100 * f['distinct_share_real']:.1f} %)"
+            )
     else:
         print("real sample not found: similarity figures skipped")
     args.json.parent.mkdir(parents=True, exist_ok=True)

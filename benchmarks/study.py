@@ -60,8 +60,11 @@ def dedup_speedup(sessions: pl.DataFrame, preset: str, epochs: int) -> dict:
             "seconds_per_epoch_median": sorted(per_epoch)[len(per_epoch) // 2],
             "fit_seconds": det.fit_seconds_, "f1": metrics["f1"], "confusion": metrics["confusion"],
         }  # fmt: skip
-        print(f"  dedup={dedup}: {det.n_train_rows_:,} rows, {out['dedup' if dedup else 'per_block']['seconds_per_epoch_median']:.2f}"
-              f" s/epoch, test F1 {metrics['f1']:.4f}", flush=True)
+        print(
+            f"  dedup={dedup}: {det.n_train_rows_:,} rows, {out['dedup' if dedup else 'per_block']['seconds_per_epoch_median']:.2f}"
+            f" s/epoch, test F1 {metrics['f1']:.4f}",
+            flush=True,
+        )
     out["speedup_per_epoch"] = out["per_block"]["seconds_per_epoch_median"] / out["dedup"]["seconds_per_epoch_median"]
     out["f1_difference"] = out["dedup"]["f1"] - out["per_block"]["f1"]
     return out
@@ -120,7 +123,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--splits", type=int, default=1, help="repeat the study on this many random splits")
-    ap.add_argument("--first-split", type=int, default=0, help="split seeds run from here (to share K splits between machines)")
+    ap.add_argument(
+        "--first-split", type=int, default=0, help="split seeds run from here (to share K splits between machines)"
+    )
     ap.add_argument("--presets", default="all", help="comma-separated preset names (default: all nine)")
     ap.add_argument("--skip-dedup", action="store_true", help="leave out the de-dup speed-up measurement")
     ap.add_argument("--dedup-preset", default="improved")
@@ -135,10 +140,14 @@ def main() -> None:
     presets = preset_names() if args.presets == "all" else args.presets.split(",")
     splits = []
     for split_seed in range(args.first_split, args.first_split + args.splits):
-        print(f"study of {len(presets)} presets on {info.sessions:,} sessions, split seed {split_seed}, "
-              f"{args.jobs} jobs -> {study_dir / f'split-{split_seed}'}", flush=True)
-        splits.append(one_split(sessions, info, study_dir / f"split-{split_seed}", split_seed, args.seed, args.jobs,
-                                presets))
+        print(
+            f"study of {len(presets)} presets on {info.sessions:,} sessions, split seed {split_seed}, "
+            f"{args.jobs} jobs -> {study_dir / f'split-{split_seed}'}",
+            flush=True,
+        )
+        splits.append(
+            one_split(sessions, info, study_dir / f"split-{split_seed}", split_seed, args.seed, args.jobs, presets)
+        )
     overall = across_splits(splits)
     if args.splits > 1:
         print(f"mean over {args.splits} splits: " + ", ".join(
@@ -166,7 +175,11 @@ def main() -> None:
     }  # fmt: skip
     write_json(args.out, report)
     print(f"wrote {args.out}")
-    print(json.dumps({k: report[k] for k in ("study_total_seconds", "best_preset", "best_f1", "baselines", "across_splits")}))
+    print(
+        json.dumps(
+            {k: report[k] for k in ("study_total_seconds", "best_preset", "best_f1", "baselines", "across_splits")}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -213,8 +213,10 @@ def bench_score(args: argparse.Namespace) -> dict[str, Any]:
         r = json.loads(out.strip().splitlines()[-1]) | {"file": fname, "bundle": bname, "peak_rss_mib": peak}
         r["sessions_per_s"] = round(r["sessions"] / r["seconds"])
         results["session_files"].append(r)
-        print(f"score {fname:>8} ({r['sessions']:,} sessions) with {bname:>4}: {r['sessions_per_s']:>9,} sessions/s "
-              f"({r['seconds']} s: score {r['score_s']} s + write; start-up {r['startup_s']} s; peak RSS {peak} MiB)")
+        print(
+            f"score {fname:>8} ({r['sessions']:,} sessions) with {bname:>4}: {r['sessions_per_s']:>9,} sessions/s "
+            f"({r['seconds']} s: score {r['score_s']} s + write; start-up {r['startup_s']} s; peak RSS {peak} MiB)"
+        )
     if args.raw_blocks:
         log, lines = simulated_log(args.raw_blocks, args.workdir)
         out = args.workdir / "raw_scores.parquet"
@@ -228,8 +230,10 @@ def bench_score(args: argparse.Namespace) -> dict[str, Any]:
             "load_avg_1min_before": round(load, 2), "cli_summary": err.strip().splitlines()[:3],
         }  # fmt: skip
         r = results["raw"]
-        print(f"score raw log {lines:,} lines ({args.raw_blocks:,} blocks, {r['bytes'] / 1e9:.2f} GB): "
-              f"{r['lines_per_s']:,} lines/s end to end ({wall:.1f} s), peak RSS {peak:,} MiB (load {load:.1f})")
+        print(
+            f"score raw log {lines:,} lines ({args.raw_blocks:,} blocks, {r['bytes'] / 1e9:.2f} GB): "
+            f"{r['lines_per_s']:,} lines/s end to end ({wall:.1f} s), peak RSS {peak:,} MiB (load {load:.1f})"
+        )
     results["bundles"] = {k: str(v) for k, v in bundles.items()}
     results["distinct_file"] = f"{args.distinct:,} sessions, all distinct: sample sessions with 1-5 random edits"
     results["targets"] = TARGETS
@@ -290,10 +294,12 @@ def bench_watch(args: argparse.Namespace) -> dict[str, Any]:
          "duplicates": got.height - got["session_id"].n_unique(),
          "mismatched": mismatched, "same_as_score": mismatched == 0 and got["session_id"].is_unique().all(),
          "load_avg_1min_before": round(load, 2), "cli_summary": summary.strip()}  # fmt: skip
-    print(f"watch {lines:,} lines ({args.watch_blocks:,} blocks): {r['lines_per_s']:,} lines/s end to end "
-          f"({wall:.1f} s; the follow loop alone {r['loop_lines_per_s'] or 0:,} lines/s), peak RSS {peak:,} MiB "
-          f"(load {load:.1f}); alerts {got.height:,} vs score's {ref.height:,}: "
-          f"{'the same' if r['same_as_score'] else f'{mismatched} differ'}")
+    print(
+        f"watch {lines:,} lines ({args.watch_blocks:,} blocks): {r['lines_per_s']:,} lines/s end to end "
+        f"({wall:.1f} s; the follow loop alone {r['loop_lines_per_s'] or 0:,} lines/s), peak RSS {peak:,} MiB "
+        f"(load {load:.1f}); alerts {got.height:,} vs score's {ref.height:,}: "
+        f"{'the same' if r['same_as_score'] else f'{mismatched} differ'}"
+    )
     r["targets"] = {"lines_per_s": TARGETS["lines_per_s"]}
     return r
 
@@ -467,7 +473,9 @@ def measure_service(base: str, test: Any, limits: Any, args: argparse.Namespace,
 
 
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
-    "score": bench_score, "watch": bench_watch, "serve": bench_serve,
+    "score": bench_score,
+    "watch": bench_watch,
+    "serve": bench_serve,
 }
 
 

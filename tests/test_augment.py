@@ -44,7 +44,9 @@ def test_disabled_augmentation_is_identity(simulated):
 def test_detector_with_augmentation_leaves_validation_and_test_untouched(simulated):
     train, val, test = split_sessions(simulated, seed=0)
     snapshot = (train.clone(), val.clone(), test.clone())
-    cfg = resolve_preset("improved-grid-da", overrides={"train": {"epochs": 1}, "model": {"hidden_size": 8}, "data": {"max_len": 64}})
+    cfg = resolve_preset(
+        "improved-grid-da", overrides={"train": {"epochs": 1}, "model": {"hidden_size": 8}, "data": {"max_len": 64}}
+    )
     det = Detector(cfg, progress=False).fit(train, val)
     assert det.n_train_sessions_ > train.height  # augmentation happened inside fit
     assert train.equals(snapshot[0]) and val.equals(snapshot[1]) and test.equals(snapshot[2])

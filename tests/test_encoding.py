@@ -68,7 +68,11 @@ def test_truncation_reports_and_keeps_head_or_tail():
 def test_collapse_counts_identical_sequence_label_pairs():
     df = sessions([("a", 0, "E5 E22"), ("b", 0, "E5 E22"), ("c", 1, "E5 E22"), ("d", 0, "E7")])
     rows = collapse(df)
-    assert rows.select("events", "label", "count").rows() == [(["E5", "E22"], 0, 2), (["E5", "E22"], 1, 1), (["E7"], 0, 1)]
+    assert rows.select("events", "label", "count").rows() == [
+        (["E5", "E22"], 0, 2),
+        (["E5", "E22"], 1, 1),
+        (["E7"], 0, 1),
+    ]
     assert collapse(df, dedup=False)["count"].to_list() == [1, 1, 1, 1]
 
 
@@ -88,7 +92,11 @@ def test_weighted_loss_on_dedup_rows_equals_mean_loss_on_duplicated_rows(simulat
     for data, fn in ((full, None), (dedup, weighted_bce)):
         model.zero_grad()
         logits = model(data.tokens, data.lengths)
-        loss = weighted_bce(logits, data.labels, data.counts) if fn else torch.nn.functional.binary_cross_entropy_with_logits(logits, data.labels)
+        loss = (
+            weighted_bce(logits, data.labels, data.counts)
+            if fn
+            else torch.nn.functional.binary_cross_entropy_with_logits(logits, data.labels)
+        )
         loss.backward()
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)

@@ -27,22 +27,26 @@ TINY = {
 
 def tiny() -> pl.DataFrame:
     rows = [(seq, lab) for seq, (n0, n1) in TINY.items() for lab in [0] * n0 + [1] * n1]
-    return pl.DataFrame({
-        "session_id": [f"blk_{i}" for i in range(len(rows))],
-        "label": pl.Series([lab for _, lab in rows], dtype=pl.Int8),
-        "events": [seq.split() for seq, _ in rows],
-    })
+    return pl.DataFrame(
+        {
+            "session_id": [f"blk_{i}" for i in range(len(rows))],
+            "label": pl.Series([lab for _, lab in rows], dtype=pl.Int8),
+            "events": [seq.split() for seq, _ in rows],
+        }
+    )
 
 
 def timed(rows: list[tuple[str, int]]) -> pl.DataFrame:
     """Sessions in the given time order, so a chronological split puts the last ones in test."""
     t0 = datetime(2008, 11, 9, 20, 35)
-    return pl.DataFrame({
-        "session_id": [f"blk_{i}" for i in range(len(rows))],
-        "label": pl.Series([lab for _, lab in rows], dtype=pl.Int8),
-        "events": [seq.split() for seq, _ in rows],
-        "start_time": [t0 + timedelta(minutes=i) for i in range(len(rows))],
-    })
+    return pl.DataFrame(
+        {
+            "session_id": [f"blk_{i}" for i in range(len(rows))],
+            "label": pl.Series([lab for _, lab in rows], dtype=pl.Int8),
+            "events": [seq.split() for seq, _ in rows],
+            "start_time": [t0 + timedelta(minutes=i) for i in range(len(rows))],
+        }
+    )
 
 
 def test_counts_lengths_and_events():
@@ -66,7 +70,11 @@ def test_duplication_and_both_labels():
     assert seq["singletons"] == 2 and seq["sessions_per_distinct"] == 2.4
     assert seq["top1_share"] == pytest.approx(4 / 12, abs=1e-6)
     assert [(r["events"], r["count"]) for r in seq["top"]] == [
-        ("E1 E2 E3", 4), ("E1 E2", 3), ("E1 E9", 3), ("E1 E2 E3 E4", 1), ("E5 E5 E5 E1", 1)
+        ("E1 E2 E3", 4),
+        ("E1 E2", 3),
+        ("E1 E9", 3),
+        ("E1 E2 E3 E4", 1),
+        ("E5 E5 E5 E1", 1),
     ]
     assert seq["top_per_class"]["anomaly"][0] == {"events": "E1 E9", "length": 2, "count": 3, "normal": 0, "anomaly": 3}
     both = summarize(tiny())["both_labels"]
@@ -81,7 +89,11 @@ def test_overlap_known_chronological():
     sp = summarize(timed(rows), split="chronological", val_frac=0.1, test_frac=0.3)["split"]
     assert (sp["train"], sp["val"], sp["test"]) == (6, 1, 3)
     assert sp["per_class"]["normal"] == {
-        "test_sessions": 1, "seen_in_train": 1, "seen_share": 1.0, "unseen_share": 0.0, "lookup_agrees_share": 1.0
+        "test_sessions": 1,
+        "seen_in_train": 1,
+        "seen_share": 1.0,
+        "unseen_share": 0.0,
+        "lookup_agrees_share": 1.0,
     }
     # "E7 E7" is in val, not in train: it still counts as unseen
     assert sp["per_class"]["anomaly"]["seen_in_train"] == 1 and sp["per_class"]["anomaly"]["unseen_share"] == 0.5
@@ -123,10 +135,19 @@ def test_report_files(tmp_path):
     s = summarize(df)
     paths = write_report(df, s, tmp_path / "out", source="tiny.csv")
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == sorted(p.name for p in paths) == [
-        "class_balance.png", "duplication.png", "event_frequency.png", "explore.json", "length_by_class.png",
-        "report.md", "train_test_overlap.png",
-    ]  # and no temp files left behind
+    assert (
+        names
+        == sorted(p.name for p in paths)
+        == [
+            "class_balance.png",
+            "duplication.png",
+            "event_frequency.png",
+            "explore.json",
+            "length_by_class.png",
+            "report.md",
+            "train_test_overlap.png",
+        ]
+    )  # and no temp files left behind
     for p in paths:
         if p.suffix == ".png":
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -149,9 +170,12 @@ def test_cli_explore(tmp_path):
 def test_cli_explore_joins_labels(tmp_path):
     unlabelled = tiny().with_columns(pl.lit(None, dtype=pl.Int8).alias("label"))
     data = write_sessions(unlabelled, tmp_path / "tiny.csv")
-    (tmp_path / "labels.csv").write_text("BlockId,Label\n" + "".join(
-        f"{sid},{'Anomaly' if lab else 'Normal'}\n" for sid, lab in tiny().select("session_id", "label").iter_rows()
-    ))
+    (tmp_path / "labels.csv").write_text(
+        "BlockId,Label\n"
+        + "".join(
+            f"{sid},{'Anomaly' if lab else 'Normal'}\n" for sid, lab in tiny().select("session_id", "label").iter_rows()
+        )
+    )
     args = ["explore", "--data", str(data), "--out", str(tmp_path / "o"), "--labels", str(tmp_path / "labels.csv")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

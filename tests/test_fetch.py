@@ -20,7 +20,7 @@ from logsieve.data.fetch import FetchError, fetch
 
 FILES = {
     "README.md": b"tiny HDFS stand-in\n",
-    "preprocessed/Event_traces.csv": b"BlockId,Label,Features\nblk_1,Success,\"[E5,E22]\"\n",
+    "preprocessed/Event_traces.csv": b'BlockId,Label,Features\nblk_1,Success,"[E5,E22]"\n',
     "blob.bin": os.urandom(300_000),  # incompressible, so the archive spans many read chunks
 }
 

@@ -24,7 +24,9 @@ from logsieve.parsing.lines import (
     split_lines,
 )  # fmt: skip
 
-GOOD = "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating"
+GOOD = (
+    "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating"
+)
 GOOD2 = "081109 203807 222 WARN dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/part-00001. blk_-69"
 
 

@@ -30,7 +30,7 @@ def test_masks_block_ids_ips_paths_and_numbers():
     assert masked[1] == "Receiving block <BLK> src: /<IP> dest: /<IP>"
     assert masked[3] == "Deleting block <BLK> file <PATH>"
     # A list of block ids is one variable (whitespace is left as is: the tree splits on it anyway).
-    assert masked[6].split() == masked[7].split() == "BLOCK* ask <IP> to delete <BLK>".split()
+    assert masked[6].split() == masked[7].split() == ["BLOCK*", "ask", "<IP>", "to", "delete", "<BLK>"]
     # Digits inside words are not numbers; a path needs a word after its slash.
     masked = TemplateMiner().mask(["subdir19 took 3.5 s, user_12 /tmp"]).to_list()
     assert masked == ["subdir19 took <NUM> s, user_12 <PATH>"]

@@ -11,7 +11,9 @@ from logsieve.config import ModelConfig
 from logsieve.features.counts import COUNT_CAP, count_features, count_width
 from logsieve.models.rnn import RNNClassifier
 
-COMBOS = list(itertools.product(("rnn", "gru", "lstm"), (1, 2), (False, True), ("last", "mean", "max", "sum"), (False, True)))
+COMBOS = list(
+    itertools.product(("rnn", "gru", "lstm"), (1, 2), (False, True), ("last", "mean", "max", "sum"), (False, True))
+)
 
 
 @pytest.mark.parametrize(("cell", "layers", "bidir", "pooling", "bn"), COMBOS)
@@ -32,7 +34,9 @@ def test_every_flag_combination_runs_forward_and_backward(cell, layers, bidir, p
 @pytest.mark.parametrize(("bidir", "pooling"), list(itertools.product((False, True), ("last", "mean", "max", "sum"))))
 def test_padding_is_masked(bidir, pooling):
     torch.manual_seed(1)
-    model = RNNClassifier(10, ModelConfig(cell="lstm", bidirectional=bidir, pooling=pooling, embed_dim=4, hidden_size=6)).eval()
+    model = RNNClassifier(
+        10, ModelConfig(cell="lstm", bidirectional=bidir, pooling=pooling, embed_dim=4, hidden_size=6)
+    ).eval()
     short = model(torch.tensor([[2, 3, 4]]), torch.tensor([3]))
     padded = model(torch.tensor([[2, 3, 4, 0, 0, 0, 0]]), torch.tensor([3]))
     assert torch.allclose(short, padded, atol=1e-6)
@@ -61,10 +65,14 @@ def test_old_boolean_counts_setting_still_loads():
     assert ModelConfig(counts=True).counts == "log" and ModelConfig(counts=False).counts == "none"
 
 
-@pytest.mark.parametrize(("pooling", "head_hidden", "counts"), [("max", 0, "log"), ("last", 8, "log"), ("mean", 8, "exact")])
+@pytest.mark.parametrize(
+    ("pooling", "head_hidden", "counts"), [("max", 0, "log"), ("last", 8, "log"), ("mean", 8, "exact")]
+)
 def test_count_branch_trains_and_is_masked(pooling, head_hidden, counts):
     torch.manual_seed(2)
-    cfg = ModelConfig(counts=counts, head_hidden=head_hidden, pooling=pooling, bidirectional=True, embed_dim=4, hidden_size=5)
+    cfg = ModelConfig(
+        counts=counts, head_hidden=head_hidden, pooling=pooling, bidirectional=True, embed_dim=4, hidden_size=5
+    )
     model = RNNClassifier(10, cfg)
     short = model(torch.tensor([[2, 3, 4]]), torch.tensor([3]))
     padded = model(torch.tensor([[2, 3, 4, 0, 0]]), torch.tensor([3]))

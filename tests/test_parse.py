@@ -41,7 +41,9 @@ def test_sessions_rejects_and_labels(tmp_path):
     ids = write_log(log, extra=["garbage", "081109 100059 5 INFO dfs.X: BLOCK* NameSystem.allocateBlock: /no/block",
                                 "081109 100059 5 INFO dfs.X: something new for blk_1000"])  # fmt: skip
     labels = tmp_path / "anomaly_label.csv"
-    labels.write_text("BlockId,Label\n" + "\n".join(f"{b},{'Anomaly' if i % 3 == 0 else 'Normal'}" for i, b in enumerate(ids)))
+    labels.write_text(
+        "BlockId,Label\n" + "\n".join(f"{b},{'Anomaly' if i % 3 == 0 else 'Normal'}" for i, b in enumerate(ids))
+    )
     res = parse_logs_report([log], labels=labels, rejects=tmp_path / "rejects.csv")
     s = res.sessions
     assert s["session_id"].to_list() == ids
@@ -106,7 +108,9 @@ def test_load_data_parses_raw_logs(tmp_path):
 def test_cli_parse(tmp_path):
     write_log(tmp_path / "a.log", blocks=10)
     out = tmp_path / "sessions.parquet"
-    result = CliRunner().invoke(app, ["parse", str(tmp_path / "a.log"), "--out", str(out), "--rejects", str(tmp_path / "r.csv")])
+    result = CliRunner().invoke(
+        app, ["parse", str(tmp_path / "a.log"), "--out", str(out), "--rejects", str(tmp_path / "r.csv")]
+    )
     assert result.exit_code == 0, result.output
     assert pl.read_parquet(out).height == 10 and "10 sessions" in result.output
     bad = CliRunner().invoke(app, ["parse", str(tmp_path / "nope.log"), "--out", str(out)])
@@ -117,7 +121,9 @@ def test_cli_parse(tmp_path):
 @pytest.mark.shared_data
 def test_agreement_with_published_sequences(shared_hdfs):
     """All 11,501 blocks of the 2 % sample are complete, so every rebuilt sequence must equal the published one."""
-    sessions = parse_logs([shared_hdfs / "raw" / "hdfs_sample_2pct.log.gz"], labels=shared_hdfs / "blocks_labelled.csv.gz")
+    sessions = parse_logs(
+        [shared_hdfs / "raw" / "hdfs_sample_2pct.log.gz"], labels=shared_hdfs / "blocks_labelled.csv.gz"
+    )
     published = pl.read_csv(shared_hdfs / "sessions_with_ids.csv.gz").select(
         session_id="block_id", published=pl.col("events").str.split(" "), published_label="label"
     )

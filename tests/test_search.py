@@ -38,7 +38,7 @@ from logsieve.training.trainer import epoch_rank
 runner = CliRunner()
 FAST = ["--set", "model.embed_dim=4", "--set", "data.max_len=64", "--epochs", "3", "--min-epochs", "1"]
 LONGER = ["--epochs", "8", "--patience", "8"]  # trials of ~1 s, so the kill lands inside some
-GRID6 = '[params]\nhidden_size = [4, 8, 12]\nlr = [0.003, 0.01]\n'
+GRID6 = "[params]\nhidden_size = [4, 8, 12]\nlr = [0.003, 0.01]\n"
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ def test_workers_opening_a_fresh_storage_together_all_succeed(tmp_path):
 
 def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, session_file):
     out = tmp_path / "search"
-    grid = '[params]\nhidden_size = [4, 8, 12]\nlr = [0.003, 0.01]\nbatch_size = [32, 64]\n'
+    grid = "[params]\nhidden_size = [4, 8, 12]\nlr = [0.003, 0.01]\nbatch_size = [32, 64]\n"
     space = space_file(tmp_path, grid)  # 12 points
     args = [sys.executable, "-m", "logsieve.cli", "search", "--data", str(session_file), "--space", str(space),
             "--jobs", "2", "--out", str(out), "--pruner", "none", *FAST, *LONGER]  # fmt: skip
@@ -307,8 +307,9 @@ def test_resume_with_another_space_is_refused(tmp_path, simulated):
     run_search(simulated.head(600), info, tiny, tmp_path / "o", SearchSettings(epochs=1), jobs=1, overrides=overrides)
     other = load_space(space_file(tmp_path, "[params]\nhidden_size = [8]\n", "other.toml"))
     with pytest.raises(LogsieveError, match="different space"):
-        run_search(simulated.head(600), info, other, tmp_path / "o", SearchSettings(epochs=1), jobs=1,
-                   overrides=overrides)
+        run_search(
+            simulated.head(600), info, other, tmp_path / "o", SearchSettings(epochs=1), jobs=1, overrides=overrides
+        )
 
 
 # --- scale-out -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_session_csv_space_separated(tmp_path):
 def test_loghub_event_traces_gz_and_label_override(tmp_path):
     traces = write(
         tmp_path / "Event_traces.csv.gz",
-        'BlockId,Label,Type,Features,TimeInterval,Latency\n'
+        "BlockId,Label,Type,Features,TimeInterval,Latency\n"
         'blk_1,Success,,"[E5,E22,E5]","[0.0, 1.0]",3\n'
         'blk_2,Fail,21,"[E5,E7]","[0.0]",1\n',
         gz=True,
@@ -116,8 +116,9 @@ def test_repeated_session_id_in_csv_is_refused_naming_the_id_and_its_file_lines(
 
 
 def test_repeated_session_id_in_gz_loghub_traces_is_refused(tmp_path):
-    traces = write(tmp_path / "Event_traces.csv.gz",
-                   'BlockId,Label,Features\nblk_1,Success,"[E5]"\nblk_1,Fail,"[E7]"\n', gz=True)
+    traces = write(
+        tmp_path / "Event_traces.csv.gz", 'BlockId,Label,Features\nblk_1,Success,"[E5]"\nblk_1,Fail,"[E7]"\n', gz=True
+    )
     with pytest.raises(DataError, match=r"session id 'blk_1' repeats \(rows 2, 3\)"):
         load_data(traces)
 

@@ -155,8 +155,12 @@ def test_log_parses_back_to_the_sessions(logs):
     paths, sessions = logs
     lines = _log_lines(paths)
     parsed = (
-        pl.DataFrame({"event": "E" + match_events(lines.str.extract(LINE, 2)).cast(pl.String),
-                      "blk": lines.str.extract_all(r"blk_-?\d+").list.unique(maintain_order=True)})  # fmt: skip
+        pl.DataFrame(
+            {
+                "event": "E" + match_events(lines.str.extract(LINE, 2)).cast(pl.String),
+                "blk": lines.str.extract_all(r"blk_-?\d+").list.unique(maintain_order=True),
+            }
+        )  # fmt: skip
         .with_row_index("line_no", offset=1)
         .explode("blk")
         .group_by("blk", maintain_order=True)

@@ -13,7 +13,17 @@ from logsieve.cli import app
 from logsieve.table import write_sessions
 
 runner = CliRunner()
-TINY = ["--set", "train.epochs=2", "--set", "data.max_len=64", "--set", "model.hidden_size=8", "--set", "model.embed_dim=4", "--no-progress"]
+TINY = [
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "data.max_len=64",
+    "--set",
+    "model.hidden_size=8",
+    "--set",
+    "model.embed_dim=4",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="module")

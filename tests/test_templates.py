@@ -26,7 +26,9 @@ def test_shipped_set_is_e1_to_e30():
 
 def test_parts_follow_ait():
     assert template_parts("<*>PacketResponder <*> for block <*> terminating<*>") == [
-        "PacketResponder ", " for block ", " terminating"
+        "PacketResponder ",
+        " for block ",
+        " terminating",
     ]
     assert template_parts("<*>BLOCK* ask <*> to delete <*>") == ["BLOCK* ask ", " to delete "]
     assert matches(["a", "b"], "xxaxxbxx") and not matches(["b", "a"], "xxaxxbxx")
@@ -71,7 +73,9 @@ def test_hdfs_2k_accuracy_is_100_percent(shared_hdfs):
     raw = shared_hdfs / "raw"
     truth = pl.read_csv(raw / "HDFS_2k.log_structured.csv", infer_schema=False)
     mapping = pl.read_csv(shared_hdfs / "templates_2k_to_full.csv", infer_schema=False)
-    want = truth.join(mapping.select("EventId_2k", full="EventId"), left_on="EventId", right_on="EventId_2k", how="left")
+    want = truth.join(
+        mapping.select("EventId_2k", full="EventId"), left_on="EventId", right_on="EventId_2k", how="left"
+    )
     lines = pl.read_lines(raw / "HDFS_2k.log")["line"]
     got = TemplateMatcher().match(lines)
     assert len(got) == 2000 and want["full"].null_count() == 0

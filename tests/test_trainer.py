@@ -103,7 +103,7 @@ def test_early_stopping_restores_the_best_epochs_weights(simulated):
     assert len(history) < 30  # it stopped early ...
     best = best_record(history)
     assert trainer.best_epoch_ == best.epoch
-    assert [r.epoch for r in history[best.epoch:]] == list(range(best.epoch + 1, best.epoch + 3))  # ... patience later
+    assert [r.epoch for r in history[best.epoch :]] == list(range(best.epoch + 1, best.epoch + 3))  # ... patience later
     assert all(epoch_rank(r.val_f1, r.val_loss) <= epoch_rank(best.val_f1, best.val_loss) for r in history)
     assert same_weights(model, weights[best.epoch])  # the model left by fit IS the best epoch's
     assert not same_weights(model, weights[history[-1].epoch])  # not merely the last epoch's

@@ -138,9 +138,7 @@ def sha256_path(path: str | Path) -> str:
 
 def sha256_table(df: pl.DataFrame) -> str:
     """Content fingerprint of a session table (for data made in memory, e.g. by the simulator)."""
-    text = df.select(
-        pl.col("session_id"), pl.col("label").cast(pl.String), pl.col("events").list.join(" ")
-    ).write_csv()
+    text = df.select(pl.col("session_id"), pl.col("label").cast(pl.String), pl.col("events").list.join(" ")).write_csv()
     return hashlib.sha256(text.encode()).hexdigest()
 
 

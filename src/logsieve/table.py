@@ -75,8 +75,9 @@ def require_labels(df: pl.DataFrame, source: object, *, both_classes: bool = Tru
     unlabelled = df.filter(pl.col("label").is_null())
     if unlabelled.height:
         raise DataError(
-            source, f"{unlabelled.height} session(s) have no label (first: {unlabelled['session_id'][0]!r}); "
-            "training and evaluation need labelled sessions"
+            source,
+            f"{unlabelled.height} session(s) have no label (first: {unlabelled['session_id'][0]!r}); "
+            "training and evaluation need labelled sessions",
         )
     if both_classes and df["label"].n_unique() < 2:
         only = "anomalous" if df["label"][0] == 1 else "normal"

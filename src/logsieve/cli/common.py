@@ -20,7 +20,9 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Session file (CSV/gz/Parquet/Loghub) or raw logs (file, .gz, dir).")]
+DataOpt = Annotated[
+    Path, typer.Option("--data", "-d", help="Session file (CSV/gz/Parquet/Loghub) or raw logs (file, .gz, dir).")
+]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
 
 
@@ -81,6 +83,4 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config value, e.g. --set train.epochs=5 --set model.cell=gru."),
 ]
-SearchOpt = Annotated[
-    Path | None, typer.Option("--search-result", help="Search-result JSON for the *-grid* presets.")
-]
+SearchOpt = Annotated[Path | None, typer.Option("--search-result", help="Search-result JSON for the *-grid* presets.")]

@@ -17,8 +17,12 @@ PANEL = "Data"
 @app.command("simulate", rich_help_panel=PANEL)
 def simulate_cmd(
     out: OutOpt,
-    blocks: Annotated[int, typer.Option("--blocks", "-n", help="Number of blocks (sessions); HDFS_v1 has 575,061.")] = 10_000,
-    anomaly_rate: Annotated[float, typer.Option("--anomaly-rate", help="Share of anomalous blocks (HDFS_v1: 0.029).")] = 0.03,
+    blocks: Annotated[
+        int, typer.Option("--blocks", "-n", help="Number of blocks (sessions); HDFS_v1 has 575,061.")
+    ] = 10_000,
+    anomaly_rate: Annotated[
+        float, typer.Option("--anomaly-rate", help="Share of anomalous blocks (HDFS_v1: 0.029).")
+    ] = 0.03,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same logs and sessions.")] = 0,
 ) -> None:
     """Write realistic raw HDFS logs: OUT/HDFS.log and OUT/anomaly_label.csv (BlockId, Normal/Anomaly)."""
@@ -31,10 +35,16 @@ def simulate_cmd(
         check_outputs(folder=out)
         res = simulate_logs(blocks, anomaly_rate, seed, out)
     seconds = time.perf_counter() - start
-    console.print(f"{res.blocks:,} blocks ({res.anomalies:,} anomalous), {res.lines:,} lines in {seconds:.1f} s "
-                  f"({res.lines / seconds:,.0f} lines/s)", soft_wrap=True)
-    console.print(f"log: [bold]{escape(str(res.log))}[/] ({res.log.stat().st_size / 1e6:,.1f} MB), "
-                  f"labels: [bold]{escape(str(res.labels))}[/]", soft_wrap=True)
+    console.print(
+        f"{res.blocks:,} blocks ({res.anomalies:,} anomalous), {res.lines:,} lines in {seconds:.1f} s "
+        f"({res.lines / seconds:,.0f} lines/s)",
+        soft_wrap=True,
+    )
+    console.print(
+        f"log: [bold]{escape(str(res.log))}[/] ({res.log.stat().st_size / 1e6:,.1f} MB), "
+        f"labels: [bold]{escape(str(res.labels))}[/]",
+        soft_wrap=True,
+    )
 
 
 @app.command("fetch", rich_help_panel=PANEL)
@@ -42,9 +52,16 @@ def fetch_cmd(
     name: Annotated[str, typer.Argument(help="Dataset: hdfs-v1 (Loghub HDFS_v1, ~190 MB zip).")],
     dest: Annotated[Path, typer.Option("--dest", help="Folder for the archive and the unpacked dataset.")],
     url: Annotated[str | None, typer.Option("--url", help="Download from here instead (a mirror).")] = None,
-    sha256: Annotated[str | None, typer.Option("--sha256", help=(
-        "Expected sha256 of the archive. logsieve ships no hash for hdfs-v1: without --sha256 the download "
-        "is NOT verified (its sha256 is only printed)."))] = None,
+    sha256: Annotated[
+        str | None,
+        typer.Option(
+            "--sha256",
+            help=(
+                "Expected sha256 of the archive. logsieve ships no hash for hdfs-v1: without --sha256 the download "
+                "is NOT verified (its sha256 is only printed)."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Download a public dataset: resumable, unpacked atomically into DEST/NAME. The archive is verified only
     against a sha256 you give with --sha256; hdfs-v1 ships none, so without it the download is NOT verified."""
@@ -58,21 +75,35 @@ def fetch_cmd(
     else:
         shipped = DATASETS[name].sha256 is not None
         why = "the shipped one is for the default URL" if shipped else f"logsieve ships none for {name}"
-        console.print(f"[bold yellow]NOT verified:[/] no expected sha256 for {escape(res.archive.name)} ({why}); "
-                      "compare the sha256 above with a trusted source, or rerun with --sha256 HASH to check it",
-                      highlight=False, soft_wrap=True)
-    console.print(f"unpacked into [bold]{escape(str(res.folder))}[/] (archive: {escape(str(res.archive))})",
-                  soft_wrap=True)
+        console.print(
+            f"[bold yellow]NOT verified:[/] no expected sha256 for {escape(res.archive.name)} ({why}); "
+            "compare the sha256 above with a trusted source, or rerun with --sha256 HASH to check it",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"unpacked into [bold]{escape(str(res.folder))}[/] (archive: {escape(str(res.archive))})", soft_wrap=True
+    )
 
 
 @app.command("parse", rich_help_panel=PANEL)
 def parse_cmd(
     logs: Annotated[list[str], typer.Argument(help="Raw HDFS logs: files, .gz, directories, or - for stdin.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Session table to write (.parquet keeps times and line numbers; .csv).")],
-    labels: Annotated[Path | None, typer.Option("--labels", help="anomaly_label.csv (BlockId, Normal/Anomaly).")] = None,
-    templates: Annotated[str, typer.Option("--templates", help="hdfs (E1..E30) | mine (learn templates) | PATH of a saved miner JSON.")] = "hdfs",
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write rejected lines here (CSV: source, line, reason, text).")] = None,
-    save_miner: Annotated[Path | None, typer.Option("--save-miner", help="With --templates mine: save the learned templates here.")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Session table to write (.parquet keeps times and line numbers; .csv).")
+    ],
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="anomaly_label.csv (BlockId, Normal/Anomaly).")
+    ] = None,
+    templates: Annotated[
+        str, typer.Option("--templates", help="hdfs (E1..E30) | mine (learn templates) | PATH of a saved miner JSON.")
+    ] = "hdfs",
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Write rejected lines here (CSV: source, line, reason, text).")
+    ] = None,
+    save_miner: Annotated[
+        Path | None, typer.Option("--save-miner", help="With --templates mine: save the learned templates here.")
+    ] = None,
 ) -> None:
     """Turn raw HDFS logs into block sessions (one row per blk_ id), with labels if given."""
     import time
@@ -83,18 +114,26 @@ def parse_cmd(
     start = time.perf_counter()
     with user_errors():
         check_outputs(out, rejects, save_miner)
-        res = parse_logs_report([Path(p) if p != "-" else p for p in logs], labels=labels, templates=templates, rejects=rejects)
+        res = parse_logs_report(
+            [Path(p) if p != "-" else p for p in logs], labels=labels, templates=templates, rejects=rejects
+        )
         write_sessions(res.sessions, out)
         if save_miner is not None and res.miner is not None:
             res.miner.save(save_miner)
     seconds = time.perf_counter() - start
     df, st = res.sessions, res.stats
     labelled = df["label"].is_not_null().sum()
-    console.print(f"{st.lines:,} lines in {seconds:.1f} s ({st.lines / max(seconds, 1e-9):,.0f} lines/s) -> "
-                  f"{df.height:,} sessions, {labelled:,} labelled ({int(df['label'].sum() or 0):,} anomalous)", soft_wrap=True)
+    console.print(
+        f"{st.lines:,} lines in {seconds:.1f} s ({st.lines / max(seconds, 1e-9):,.0f} lines/s) -> "
+        f"{df.height:,} sessions, {labelled:,} labelled ({int(df['label'].sum() or 0):,} anomalous)",
+        soft_wrap=True,
+    )
     colour = "yellow" if st.rejected else "green"
-    console.print(f"[{colour}]{escape(st.summary())}[/]; {st.unblocked:,} lines name no block"
-                  + (f"; rejects: [bold]{escape(str(rejects))}[/]" if rejects else ""), soft_wrap=True)
+    console.print(
+        f"[{colour}]{escape(st.summary())}[/]; {st.unblocked:,} lines name no block"
+        + (f"; rejects: [bold]{escape(str(rejects))}[/]" if rejects else ""),
+        soft_wrap=True,
+    )
     console.print(f"sessions: [bold]{escape(str(out))}[/]", soft_wrap=True)
 
 
@@ -120,10 +159,16 @@ def explore_cmd(
     s, sp = res.summary, res.summary["split"]
     seq = s["sequences"]
     rate = "no labels" if s["anomaly_rate"] is None else f"anomaly rate {100 * s['anomaly_rate']:.2f} %"
-    console.print(f"{s['sessions']:,} sessions, {rate}, "
-                  f"{seq['distinct']:,} distinct sequences (top one = {100 * seq['top1_share']:.1f} % of sessions), "
-                  f"{s['both_labels']['sequences']} with both labels", soft_wrap=True)
+    console.print(
+        f"{s['sessions']:,} sessions, {rate}, "
+        f"{seq['distinct']:,} distinct sequences (top one = {100 * seq['top1_share']:.1f} % of sessions), "
+        f"{s['both_labels']['sequences']} with both labels",
+        soft_wrap=True,
+    )
     seen = ", ".join(f"{c} {100 * v['seen_share']:.1f} %" for c, v in sp["per_class"].items())
     console.print(f"test sessions whose sequence occurs in train ({sp['method']} split): {seen}", soft_wrap=True)
-    console.print(f"report: [bold]{escape(str(Path(out) / 'report.md'))}[/] "
-                  f"({len(res.paths)} files, {time.perf_counter() - start:.1f} s)", soft_wrap=True)
+    console.print(
+        f"report: [bold]{escape(str(Path(out) / 'report.md'))}[/] "
+        f"({len(res.paths)} files, {time.perf_counter() - start:.1f} s)",
+        soft_wrap=True,
+    )

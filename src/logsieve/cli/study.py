@@ -55,16 +55,45 @@ def presets_cmd() -> None:
 
     from logsieve.config import preset_table, resolve_preset
 
-    table = Table("preset", "cell", "layers", "hidden", "embed", "bidir", "pooling", "BN", "counts", "dropout",
-                  "clip", "augment", "lr", "batch", "description", title="logsieve presets")
+    table = Table(
+        "preset",
+        "cell",
+        "layers",
+        "hidden",
+        "embed",
+        "bidir",
+        "pooling",
+        "BN",
+        "counts",
+        "dropout",
+        "clip",
+        "augment",
+        "lr",
+        "batch",
+        "description",
+        title="logsieve presets",
+    )
     for name, row in preset_table().items():
         c = resolve_preset(name)
         m, t = c.model, c.train
         clip = "none" if t.clip == "none" else f"{t.clip} {t.clip_threshold:g}"
-        table.add_row(name, m.cell, str(m.num_layers), str(m.hidden_size), str(m.embed_dim),
-                      "yes" if m.bidirectional else "no", m.pooling, "yes" if m.batch_norm else "no",
-                      m.counts, f"{m.dropout:g}", clip, "yes" if t.augment.enabled else "no", f"{t.lr:g}",
-                      str(t.batch_size), row["description"])
+        table.add_row(
+            name,
+            m.cell,
+            str(m.num_layers),
+            str(m.hidden_size),
+            str(m.embed_dim),
+            "yes" if m.bidirectional else "no",
+            m.pooling,
+            "yes" if m.batch_norm else "no",
+            m.counts,
+            f"{m.dropout:g}",
+            clip,
+            "yes" if t.augment.enabled else "no",
+            f"{t.lr:g}",
+            str(t.batch_size),
+            row["description"],
+        )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
@@ -92,9 +121,12 @@ def train_cmd(
         sessions, info = load_with_info(data, labels)
         metrics = train_run(cfg, make_splits(sessions, cfg, data), out, info, progress)
     (tn, fp), (fn, tp) = metrics["confusion"]
-    console.print(f"{preset}: test F1 {metrics['f1']:.4f}  precision {metrics['precision']:.4f}  "
-                  f"recall {metrics['recall']:.4f}  (TP {tp}, FP {fp}, FN {fn}, TN {tn}) "
-                  f"in {metrics['fit_seconds']:.0f}s -> [bold]{escape(str(out))}[/]", soft_wrap=True)
+    console.print(
+        f"{preset}: test F1 {metrics['f1']:.4f}  precision {metrics['precision']:.4f}  "
+        f"recall {metrics['recall']:.4f}  (TP {tp}, FP {fp}, FN {fn}, TN {tn}) "
+        f"in {metrics['fit_seconds']:.0f}s -> [bold]{escape(str(out))}[/]",
+        soft_wrap=True,
+    )
 
 
 @app.command("evaluate", rich_help_panel=PANEL)
@@ -114,9 +146,12 @@ def evaluate_cmd(
         check_outputs(out)
         metrics = evaluate_run(model, data, split=split, labels=labels, out=out)
     (tn, fp), (fn, tp) = metrics["confusion"]
-    console.print(f"{metrics['n']:,} sessions: F1 {metrics['f1']:.4f}  precision {metrics['precision']:.4f}  "
-                  f"recall {metrics['recall']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  MCC {metrics['mcc']:.4f}  "
-                  f"(TP {tp}, FP {fp}, FN {fn}, TN {tn})", soft_wrap=True)
+    console.print(
+        f"{metrics['n']:,} sessions: F1 {metrics['f1']:.4f}  precision {metrics['precision']:.4f}  "
+        f"recall {metrics['recall']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  MCC {metrics['mcc']:.4f}  "
+        f"(TP {tp}, FP {fp}, FN {fn}, TN {tn})",
+        soft_wrap=True,
+    )
     if out is None:
         print(json.dumps({k: v for k, v in metrics.items() if k != "unseen"}, indent=2))
 
@@ -130,11 +165,21 @@ def study_cmd(
     labels: Annotated[Path | None, typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
     overrides: SetOpt = None,
     search_result: SearchOpt = None,
-    baselines: Annotated[bool, typer.Option(help="Add decision tree, random forest, logistic regression, count MLP.")] = True,
+    baselines: Annotated[
+        bool, typer.Option(help="Add decision tree, random forest, logistic regression, count MLP.")
+    ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs trained at once (processes, 1 thread each).")] = 2,
-    export: Annotated[str | None, typer.Option("--export", help="Also write a bundle: 'best' (highest validation F1) or a preset/baseline name (its best seed).")] = None,
-    export_to: Annotated[Path | None, typer.Option("--export-to", help="Bundle folder for --export (default OUT/bundle).")] = None,
+    export: Annotated[
+        str | None,
+        typer.Option(
+            "--export",
+            help="Also write a bundle: 'best' (highest validation F1) or a preset/baseline name (its best seed).",
+        ),
+    ] = None,
+    export_to: Annotated[
+        Path | None, typer.Option("--export-to", help="Bundle folder for --export (default OUT/bundle).")
+    ] = None,
 ) -> None:
     """Run the comparison study: results.csv, results.md (mean ± sd, sorted by F1), study.png, run dirs."""
     from logsieve.config import parse_overrides
@@ -155,29 +200,49 @@ def study_cmd(
             check_export_choice(export, chosen, baselines)
             check_bundle_target(bundle_dir)
         sessions, info = load_with_info(data, labels)
-        results = run_study(sessions, info, out, chosen, range(seeds), parse_overrides(overrides),
-                            search_result, baselines, progress, console, jobs)
+        results = run_study(
+            sessions,
+            info,
+            out,
+            chosen,
+            range(seeds),
+            parse_overrides(overrides),
+            search_result,
+            baselines,
+            progress,
+            console,
+            jobs,
+        )
         if export is not None:
             from logsieve.serving.bundle import export_bundle
 
             run_dir, row = pick_run(results, out, export)
             export_bundle(run_dir, bundle_dir)
     best = aggregate(results).row(0, named=True)
-    console.print(f"best: {best['name']} F1 {best['f1_mean']:.4f}; table: [bold]{escape(str(out / 'results.md'))}[/]",
-                  soft_wrap=True)
+    console.print(
+        f"best: {best['name']} F1 {best['f1_mean']:.4f}; table: [bold]{escape(str(out / 'results.md'))}[/]",
+        soft_wrap=True,
+    )
     if export is not None:
-        console.print(f"bundle: {row['name']} seed {row['seed']} (validation F1 {row['val_f1']:.4f}, test F1 "
-                      f"{row['f1']:.4f}) -> [bold]{escape(str(bundle_dir))}[/]", soft_wrap=True)
+        console.print(
+            f"bundle: {row['name']} seed {row['seed']} (validation F1 {row['val_f1']:.4f}, test F1 "
+            f"{row['f1']:.4f}) -> [bold]{escape(str(bundle_dir))}[/]",
+            soft_wrap=True,
+        )
 
 
 @app.command("search", rich_help_panel=PANEL)
 def search_cmd(
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Search folder: study.db, trials.csv, search_result.json, plots.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Search folder: study.db, trials.csv, search_result.json, plots.")
+    ],
     preset: Annotated[
         str, typer.Option("--preset", "-p", help="Base preset the space varies.")
     ] = DEFAULT_SETTINGS.preset,
-    space: Annotated[str, typer.Option("--space", help="Built-in space (grid | wide | tiny) or a .toml/.yaml file.")] = "grid",
+    space: Annotated[
+        str, typer.Option("--space", help="Built-in space (grid | wide | tiny) or a .toml/.yaml file.")
+    ] = "grid",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (Ray tasks), one torch thread each.")] = 2,
     storage: Annotated[
         str | None, typer.Option("--storage", help=f"Optuna RDB URL; default sqlite:///OUT/{TRIALS_DB}.")
@@ -199,8 +264,12 @@ def search_cmd(
         int, typer.Option("--min-epochs", help="First epoch at which a trial may be pruned (first rung of halving).")
     ] = DEFAULT_SETTINGS.min_epochs,
     seed: Annotated[int, typer.Option("--seed", help="Initialisation and sampler seed.")] = DEFAULT_SETTINGS.seed,
-    backend: Annotated[str, typer.Option("--backend", help="process (local) | ray (needs the ray extra of logsieve).")] = "process",
-    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (e.g. ray://head:10001).")] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="process (local) | ray (needs the ray extra of logsieve).")
+    ] = "process",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (e.g. ray://head:10001).")
+    ] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
     overrides: SetOpt = None,
 ) -> None:
@@ -225,10 +294,29 @@ def search_cmd(
                  "--pruner": pruner, "--min-epochs": min_epochs, "--seed": seed, "--out": out}  # fmt: skip
         command = " ".join(["logsieve search", *(f"{k} {shlex.quote(str(v))}" for k, v in given.items() if v is not None),
                             *(f"--set {shlex.quote(o)}" for o in overrides or [])])  # fmt: skip
-        res = run_search(sessions, info, chosen, out, settings, storage, study_name, jobs, backend,  # type: ignore[arg-type]
-                         address, parse_overrides(overrides), command, console)
+        res = run_search(
+            sessions,
+            info,
+            chosen,
+            out,
+            settings,
+            storage,
+            study_name,
+            jobs,
+            backend,  # type: ignore[arg-type]
+            address,
+            parse_overrides(overrides),
+            command,
+            console,
+        )
     t = res["trials"]
-    console.print(f"best of {t['complete']} complete / {t['pruned']} pruned trials in {res['seconds']:.0f} s: "
-                  f"validation F1 {res['val_f1']:.4f} with {res['best_params']}", soft_wrap=True)
-    console.print(f"result: [bold]{escape(str(out / 'search_result.json'))}[/] "
-                  "(use with --search-result for the *-grid* presets)", soft_wrap=True)
+    console.print(
+        f"best of {t['complete']} complete / {t['pruned']} pruned trials in {res['seconds']:.0f} s: "
+        f"validation F1 {res['val_f1']:.4f} with {res['best_params']}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"result: [bold]{escape(str(out / 'search_result.json'))}[/] "
+        "(use with --search-result for the *-grid* presets)",
+        soft_wrap=True,
+    )

@@ -15,9 +15,14 @@ PANEL = "Use a model on new logs"
 
 @app.command("export", rich_help_panel=PANEL)
 def export_cmd(
-    model: Annotated[Path, typer.Option("--model", "-m", help="A run directory written by train or study (RNN or baseline).")],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="A run directory written by train or study (RNN or baseline).")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write (replaced only if it is a bundle).")],
-    templates: Annotated[str, typer.Option("--templates", help="How raw lines became events: hdfs (E1..E30) | PATH of the saved miner JSON.")] = "hdfs",
+    templates: Annotated[
+        str,
+        typer.Option("--templates", help="How raw lines became events: hdfs (E1..E30) | PATH of the saved miner JSON."),
+    ] = "hdfs",
 ) -> None:
     """Package a trained model as a bundle: manifest (config, vocabulary, threshold, metrics, hashes), weights, normal profiles."""
     from logsieve.serving.bundle import export_bundle, load_bundle
@@ -27,8 +32,11 @@ def export_cmd(
         b = load_bundle(path)
     size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     val, test = b.metrics["validation"], b.metrics["test"]
-    console.print(f"{b.name} ({b.kind}): validation F1 {val['f1']:.4f}, test F1 {test['f1']:.4f}, threshold "
-                  f"{b.threshold:.4f} -> [bold]{escape(str(path))}[/] ({size / 1e3:,.0f} kB)", soft_wrap=True)
+    console.print(
+        f"{b.name} ({b.kind}): validation F1 {val['f1']:.4f}, test F1 {test['f1']:.4f}, threshold "
+        f"{b.threshold:.4f} -> [bold]{escape(str(path))}[/] ({size / 1e3:,.0f} kB)",
+        soft_wrap=True,
+    )
 
 
 @app.command("verify", rich_help_panel=PANEL)
@@ -41,20 +49,53 @@ def verify_cmd(
     with user_errors():
         b = load_bundle(bundle)
     m = b.manifest
-    console.print(f"ok: {b.name} ({b.kind}, seed {m['seed']}), {len(b.vocabulary)} events, threshold "
-                  f"{b.threshold:.4f}, templates {b.templates}, {b.normal_profiles.height} normal profiles, "
-                  f"trained on {b.data.get('source')} (sha256 {str(b.data.get('sha256'))[:12]}…)", soft_wrap=True)
+    console.print(
+        f"ok: {b.name} ({b.kind}, seed {m['seed']}), {len(b.vocabulary)} events, threshold "
+        f"{b.threshold:.4f}, templates {b.templates}, {b.normal_profiles.height} normal profiles, "
+        f"trained on {b.data.get('source')} (sha256 {str(b.data.get('sha256'))[:12]}…)",
+        soft_wrap=True,
+    )
 
 
 @app.command("score", rich_help_panel=PANEL)
 def score_cmd(
-    inputs: Annotated[list[str], typer.Argument(help="Raw HDFS logs (files, .gz, directories, - for stdin) or session files (CSV/Parquet).")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Raw HDFS logs (files, .gz, directories, - for stdin) or session files (CSV/Parquet)."),
+    ],
     model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder (export or study --export).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write all rows here: .csv, .jsonl or .parquet. Default: a table on a terminal, CSV on a pipe.")] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", help="anomaly_label.csv to join; with labels the metrics are printed.")] = None,
-    only_alerts: Annotated[bool, typer.Option("--only-alerts", help="Keep alerts only: anomalies and sessions with events never seen in training.")] = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Explain each alert: weighing events, nearest normal sessions, decision path (trees), raw lines.")] = False,
-    show_lines: Annotated[int | None, typer.Option("--show-lines", min=0, help="Raw lines per explained alert, weighing events' lines first (implies --explain); default all.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write all rows here: .csv, .jsonl or .parquet. Default: a table on a terminal, CSV on a pipe.",
+        ),
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="anomaly_label.csv to join; with labels the metrics are printed.")
+    ] = None,
+    only_alerts: Annotated[
+        bool,
+        typer.Option(
+            "--only-alerts", help="Keep alerts only: anomalies and sessions with events never seen in training."
+        ),
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Explain each alert: weighing events, nearest normal sessions, decision path (trees), raw lines.",
+        ),
+    ] = False,
+    show_lines: Annotated[
+        int | None,
+        typer.Option(
+            "--show-lines",
+            min=0,
+            help="Raw lines per explained alert, weighing events' lines first (implies --explain); default all.",
+        ),
+    ] = None,
     threads: ThreadsOpt = 1,
 ) -> None:
     """Score new logs or session files with a bundle: one row per session (score, verdict, new events, times, where)."""
@@ -78,21 +119,82 @@ def score_cmd(
 
 @app.command("watch", rich_help_panel=PANEL)
 def watch_cmd(
-    logs: Annotated[list[str], typer.Argument(help="Log files to follow like tail -F (through rotation and truncation; they may appear later), or - for stdin.")],
+    logs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Log files to follow like tail -F (through rotation and truncation; they may appear later), or - for stdin."
+        ),
+    ],
     model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder (export or study --export).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Append alerts here as JSON lines (default stdout).")] = None,
-    all_sessions: Annotated[bool, typer.Option("--all", help="Write every session, not only alerts (anomalies and sessions with events never seen in training).")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Append alerts here as JSON lines (default stdout).")
+    ] = None,
+    all_sessions: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Write every session, not only alerts (anomalies and sessions with events never seen in training).",
+        ),
+    ] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Add an explanation to each alert.")] = False,
-    idle: Annotated[str, typer.Option("--idle", help="Close a session after this long without a line (log time; wall time once the log is quiet): 90s, 10m, 4h.")] = "24h",
-    end_events: Annotated[str, typer.Option("--end-events", help="Events that end a block (comma-separated; '' for none). Default: E23,E30, the NameNode deleting it.")] = "E23,E30",
-    end_grace: Annotated[str, typer.Option("--end-grace", help="Close a session this long (log time) after its first end event, so late lines still join it.")] = "30m",
-    max_open: Annotated[int, typer.Option("--max-open", min=1, help="Most open sessions kept (~0.3 KB each); the least recently active beyond it are scored as partial and always written (closed: evicted).")] = 500_000,
-    state: Annotated[Path | None, typer.Option("--state", help="Registry of file positions and open sessions: a restart (even after kill -9) resumes where it stopped.")] = None,
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="How often the --state file is written (wall time).")] = "5s",
-    once: Annotated[bool, typer.Option("--once", help="Stop at the end of the input (like cat) instead of following it.")] = False,
-    from_end: Annotated[bool, typer.Option("--from-end", help="Start files at their end (new lines only), unless --state knows where we were.")] = False,
-    keep_open: Annotated[bool, typer.Option("--keep-open", help="With --state: on Ctrl-C/SIGTERM keep open sessions for the next run instead of flushing them as partial.")] = False,
-    poll: Annotated[float, typer.Option("--poll", min=0.01, help="Seconds between looks at inputs that had nothing new.")] = 0.25,
+    idle: Annotated[
+        str,
+        typer.Option(
+            "--idle",
+            help="Close a session after this long without a line (log time; wall time once the log is quiet): 90s, 10m, 4h.",
+        ),
+    ] = "24h",
+    end_events: Annotated[
+        str,
+        typer.Option(
+            "--end-events",
+            help="Events that end a block (comma-separated; '' for none). Default: E23,E30, the NameNode deleting it.",
+        ),
+    ] = "E23,E30",
+    end_grace: Annotated[
+        str,
+        typer.Option(
+            "--end-grace",
+            help="Close a session this long (log time) after its first end event, so late lines still join it.",
+        ),
+    ] = "30m",
+    max_open: Annotated[
+        int,
+        typer.Option(
+            "--max-open",
+            min=1,
+            help="Most open sessions kept (~0.3 KB each); the least recently active beyond it are scored as partial and always written (closed: evicted).",
+        ),
+    ] = 500_000,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="Registry of file positions and open sessions: a restart (even after kill -9) resumes where it stopped.",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        str, typer.Option("--checkpoint", help="How often the --state file is written (wall time).")
+    ] = "5s",
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop at the end of the input (like cat) instead of following it.")
+    ] = False,
+    from_end: Annotated[
+        bool,
+        typer.Option(
+            "--from-end", help="Start files at their end (new lines only), unless --state knows where we were."
+        ),
+    ] = False,
+    keep_open: Annotated[
+        bool,
+        typer.Option(
+            "--keep-open",
+            help="With --state: on Ctrl-C/SIGTERM keep open sessions for the next run instead of flushing them as partial.",
+        ),
+    ] = False,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.01, help="Seconds between looks at inputs that had nothing new.")
+    ] = 0.25,
 ) -> None:
     """Follow growing HDFS logs and write an alert (JSON line) per anomalous block session as it closes."""
     from logsieve.serving.bundle import load_bundle
@@ -115,11 +217,29 @@ def watch_cmd(
 @app.command("serve", rich_help_panel=PANEL)
 def serve_cmd(
     model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder (export or study --export).")],
-    host: Annotated[str, typer.Option("--host", help="Address to listen on. The service has no authentication: the default keeps it on this machine.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on. The service has no authentication: the default keeps it on this machine.",
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")] = 8000,
-    max_body_bytes: Annotated[int | None, typer.Option("--max-body-bytes", min=1, help="Largest request body; larger ones get 413. Default 8 MiB.")] = None,
-    max_sessions: Annotated[int | None, typer.Option("--max-sessions", min=1, help="Sessions per request (after grouping raw lines); more get 422. Default 10,000.")] = None,
-    max_events: Annotated[int | None, typer.Option("--max-events", min=1, help="Events per session; more get 422. Default 10,000.")] = None,
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option("--max-body-bytes", min=1, help="Largest request body; larger ones get 413. Default 8 MiB."),
+    ] = None,
+    max_sessions: Annotated[
+        int | None,
+        typer.Option(
+            "--max-sessions",
+            min=1,
+            help="Sessions per request (after grouping raw lines); more get 422. Default 10,000.",
+        ),
+    ] = None,
+    max_events: Annotated[
+        int | None, typer.Option("--max-events", min=1, help="Events per session; more get 422. Default 10,000.")
+    ] = None,
     threads: ThreadsOpt = 1,
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/score (sessions or raw lines), /healthz, /readyz, /metrics, /docs."""

@@ -34,8 +34,12 @@ def _keyed(df: pl.DataFrame) -> pl.DataFrame:
     """Class name, sequence key (``table.sequence_keys``: the twins evaluation counts) and length per session."""
     label = pl.col("label")
     return df.select(
-        pl.when(label == 1).then(pl.lit("anomaly")).when(label == 0).then(pl.lit("normal"))
-        .otherwise(pl.lit("unknown")).alias("cls"),
+        pl.when(label == 1)
+        .then(pl.lit("anomaly"))
+        .when(label == 0)
+        .then(pl.lit("normal"))
+        .otherwise(pl.lit("unknown"))
+        .alias("cls"),
         sequence_keys(df["events"], "sequence").alias("seq"),
         pl.col("events").list.len().alias("length"),
         "events",
@@ -83,7 +87,8 @@ def _events(t: pl.DataFrame, counts: dict[str, int]) -> tuple[dict, dict]:
     table: dict[str, dict] = {}
     for row in per.iter_rows(named=True):
         table.setdefault(row["events"], {})[row["cls"]] = {
-            "sessions": row["sessions"], "share": _share(row["sessions"], counts[row["cls"]]),
+            "sessions": row["sessions"],
+            "share": _share(row["sessions"], counts[row["cls"]]),
             "occurrences": row["occurrences"],
         }
     table = {e: table[e] for e in sorted(table, key=_event_order)}
@@ -91,7 +96,8 @@ def _events(t: pl.DataFrame, counts: dict[str, int]) -> tuple[dict, dict]:
     # how far the trivial rule "contains an event never seen in normal sessions" goes
     flagged = ev.filter(pl.col("events").is_in(only["anomaly"]) & (pl.col("cls") == "anomaly"))["i"].n_unique()
     only_info = {
-        "anomaly": only["anomaly"], "normal": only["normal"],
+        "anomaly": only["anomaly"],
+        "normal": only["normal"],
         "anomalies_with_anomaly_only_event": flagged,
         "anomalies_with_anomaly_only_event_share": _share(flagged, counts.get("anomaly", 0)),
     }
@@ -103,7 +109,8 @@ def _overlap(df: pl.DataFrame, method: SplitMethod, seed: int, val_frac: float, 
     lookup (majority label of that sequence in train, ties -> normal) would label them right."""
     train, val, test = split_sessions(df, method, val_frac, test_frac, seed)
     seen = (
-        _keyed(train).group_by("seq")
+        _keyed(train)
+        .group_by("seq")
         .agg(((pl.col("cls") == "anomaly").sum() > (pl.col("cls") == "normal").sum()).alias("train_says_anomaly"))
     )
     t = _keyed(test).join(seen, on="seq", how="left")
@@ -115,7 +122,8 @@ def _overlap(df: pl.DataFrame, method: SplitMethod, seed: int, val_frac: float, 
             continue
         hits = part.filter("seen")
         entry = {
-            "test_sessions": part.height, "seen_in_train": hits.height,
+            "test_sessions": part.height,
+            "seen_in_train": hits.height,
             "seen_share": _share(hits.height, part.height),
             "unseen_share": _share(part.height - hits.height, part.height),
         }
@@ -125,8 +133,13 @@ def _overlap(df: pl.DataFrame, method: SplitMethod, seed: int, val_frac: float, 
         per_class[c] = entry
     distinct = t.unique("seq")
     return {
-        "method": method, "seed": seed, "val_frac": val_frac, "test_frac": test_frac,
-        "train": train.height, "val": val.height, "test": test.height,
+        "method": method,
+        "seed": seed,
+        "val_frac": val_frac,
+        "test_frac": test_frac,
+        "train": train.height,
+        "val": val.height,
+        "test": test.height,
         "test_seen_share": _share(t["seen"].sum(), t.height),
         "test_distinct_sequences": distinct.height,
         "test_distinct_seen_share": _share(distinct["seen"].sum(), distinct.height),
@@ -150,8 +163,10 @@ def summarize(
     labelled = counts.get("normal", 0) + counts.get("anomaly", 0)
 
     lengths = t.group_by("cls").agg(
-        pl.col("length").min().alias("min"), pl.col("length").median().alias("median"),
-        pl.col("length").mean().round(2).alias("mean"), pl.col("length").quantile(0.95, "nearest").alias("p95"),
+        pl.col("length").min().alias("min"),
+        pl.col("length").median().alias("median"),
+        pl.col("length").mean().round(2).alias("mean"),
+        pl.col("length").quantile(0.95, "nearest").alias("p95"),
         pl.col("length").max().alias("max"),
     )
     length_stats = {r.pop("cls"): r for r in lengths.iter_rows(named=True)}
@@ -162,8 +177,10 @@ def summarize(
     both = seqs.filter((pl.col("normal") > 0) & (pl.col("anomaly") > 0))
 
     def rows(frame: pl.DataFrame) -> list[dict]:
-        return [{"events": r["seq"], "length": r["length"], "count": r["count"],
-                 **{c: r[c] for c in counts}} for r in frame.iter_rows(named=True)]
+        return [
+            {"events": r["seq"], "length": r["length"], "count": r["count"], **{c: r[c] for c in counts}}
+            for r in frame.iter_rows(named=True)
+        ]
 
     sequences = {
         "distinct": seqs.height,
@@ -173,8 +190,11 @@ def summarize(
         "top1_share": _share(seqs["count"][0], n),
         f"top{top}_share": _share(seqs["count"].head(top).sum(), n),
         "top": rows(seqs.head(top)),
-        "top_per_class": {c: rows(seqs.filter(pl.col(c) > 0).sort([c, "seq"], descending=[True, False]).head(3))
-                          for c in ("normal", "anomaly") if c in counts},
+        "top_per_class": {
+            c: rows(seqs.filter(pl.col(c) > 0).sort([c, "seq"], descending=[True, False]).head(3))
+            for c in ("normal", "anomaly")
+            if c in counts
+        },
     }
     return {
         "sessions": n,
@@ -185,7 +205,9 @@ def summarize(
         "events_only_in": only_in,
         "sequences": sequences,
         "both_labels": {
-            "sequences": both.height, "sessions": int(both["count"].sum()), "examples": rows(both.head(top)),
+            "sequences": both.height,
+            "sessions": int(both["count"].sum()),
+            "examples": rows(both.head(top)),
         },
         "split": _overlap(df, split, seed, val_frac, test_frac),
     }
@@ -251,11 +273,19 @@ def plot_duplication(t: pl.DataFrame) -> bytes:
     for c in CLASSES:
         counts = t.filter(pl.col("cls") == c).group_by("seq").len()["len"].sort(descending=True).to_numpy()
         if len(counts):
-            ax.plot(np.arange(1, len(counts) + 1), np.cumsum(counts) / counts.sum(), color=COLORS[c],
-                    label=f"{c} ({len(counts):,} distinct)")
+            ax.plot(
+                np.arange(1, len(counts) + 1),
+                np.cumsum(counts) / counts.sum(),
+                color=COLORS[c],
+                label=f"{c} ({len(counts):,} distinct)",
+            )
     ax.set_xscale("log")
-    ax.set(xlabel="k most frequent distinct sequences (log)", ylabel="share of sessions covered",
-           title="Duplication: few sequences cover most sessions", ylim=(0, 1.02))
+    ax.set(
+        xlabel="k most frequent distinct sequences (log)",
+        ylabel="share of sessions covered",
+        title="Duplication: few sequences cover most sessions",
+        ylim=(0, 1.02),
+    )
     ax.legend()
     return _png(fig)
 
@@ -270,8 +300,11 @@ def plot_overlap(s: dict) -> bytes:
     ax.bar(names, 1 - seen, bottom=seen, color="white", edgecolor="black", hatch="//", label="unseen")
     for i, v in enumerate(seen):
         ax.text(i, v / 2, f"{100 * v:.1f} %", ha="center", va="center", color="white", fontweight="bold")
-    ax.set(ylabel="share of test sessions", ylim=(0, 1),
-           title=f"Test sequences already in train ({s['split']['method']} split)")
+    ax.set(
+        ylabel="share of test sessions",
+        ylim=(0, 1),
+        title=f"Test sequences already in train ({s['split']['method']} split)",
+    )
     ax.legend(loc="lower right", fontsize=8)
     return _png(fig)
 
@@ -293,8 +326,10 @@ def render_markdown(s: dict, source: str = "sessions") -> str:
     cls, seq, sp = list(s["classes"]), s["sequences"], s["split"]
 
     def seq_rows(rows: list[dict]) -> list[list[object]]:
-        return [[i + 1, f"`{compress(r['events'])}`", r["length"], f"{r['count']:,}", *(r[c] for c in cls)]
-                for i, r in enumerate(rows)]
+        return [
+            [i + 1, f"`{compress(r['events'])}`", r["length"], f"{r['count']:,}", *(r[c] for c in cls)]
+            for i, r in enumerate(rows)
+        ]
 
     def ev_cell(v: dict, c: str) -> str:
         got = v.get(c) or {"sessions": 0, "share": 0.0}
@@ -305,12 +340,14 @@ def render_markdown(s: dict, source: str = "sessions") -> str:
     parts = [
         f"# Data exploration: {source}\n",
         f"{s['sessions']:,} sessions; anomaly rate {_pct(s['anomaly_rate'])} among labelled sessions.\n",
-        "## Class balance\n", _table(["class", "sessions"], [[c, f"{n:,}"] for c, n in s["classes"].items()]),
+        "## Class balance\n",
+        _table(["class", "sessions"], [[c, f"{n:,}"] for c, n in s["classes"].items()]),
         "\n![class balance](class_balance.png)\n",
         "## Sequence length\n",
         _table(["class", "min", "median", "mean", "p95", "max"], [[c, *s["length"][c].values()] for c in cls]),
         "\n![lengths](length_by_class.png)\n",
-        "## Events per class\n", "Sessions of each class that contain the event (share of the class).\n",
+        "## Events per class\n",
+        "Sessions of each class that contain the event (share of the class).\n",
         _table(["event", *cls], ev_rows),
         f"\nEvents seen only in anomalies: {', '.join(only['anomaly']) or 'none'}; they occur in "
         f"{only['anomalies_with_anomaly_only_event']:,} anomalous sessions "
@@ -336,9 +373,19 @@ def render_markdown(s: dict, source: str = "sessions") -> str:
         f"{sp['train']:,} training sessions ({_pct(sp['test_distinct_seen_share'])} of the "
         f"{sp['test_distinct_sequences']:,} distinct test sequences). On those, memorising train is enough, so "
         "scores on a random split overstate how a detector does on new behaviour; report the unseen subset too.\n",
-        _table(["class", "test sessions", "seen in train", "unseen", "lookup label agrees"],
-               [[c, f"{v['test_sessions']:,}", _pct(v["seen_share"]), _pct(v["unseen_share"]),
-                 _pct(v.get("lookup_agrees_share"))] for c, v in sp["per_class"].items()]),
+        _table(
+            ["class", "test sessions", "seen in train", "unseen", "lookup label agrees"],
+            [
+                [
+                    c,
+                    f"{v['test_sessions']:,}",
+                    _pct(v["seen_share"]),
+                    _pct(v["unseen_share"]),
+                    _pct(v.get("lookup_agrees_share")),
+                ]
+                for c, v in sp["per_class"].items()
+            ],
+        ),
         "\n![overlap](train_test_overlap.png)\n",
     ]
     return "\n".join(parts)

@@ -119,8 +119,14 @@ def download(url: str, part: Path, *, timeout: float = 30.0, verbose: bool = Tru
         total = done + int(length) if length and length.isdigit() else None
         received = 0
         progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=Console(stderr=True), disable=not verbose, transient=True,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not verbose,
+            transient=True,
         )
         name = PurePosixPath(urlsplit(url).path).name or "download"
         with progress, part.open(mode) as fh:
@@ -139,8 +145,9 @@ def download(url: str, part: Path, *, timeout: float = 30.0, verbose: bool = Tru
 
 def _interrupted(part: Path, have: int, total: int | None, why: object) -> FetchError:
     of = f" of {total:,}" if total else ""
-    return FetchError(f"download interrupted after {have:,}{of} bytes ({why}); kept {part.name}, "
-                      "run the same command again to resume")
+    return FetchError(
+        f"download interrupted after {have:,}{of} bytes ({why}); kept {part.name}, run the same command again to resume"
+    )
 
 
 # --- unpack ---------------------------------------------------------------------------------------
@@ -248,4 +255,3 @@ def fetch(
         os.replace(part, archive)
     unpack(archive, folder)
     return FetchResult(archive, folder, actual, ds.sha256 is not None, resumed, transferred)
-

@@ -96,17 +96,21 @@ def load_session_csv(path: str | Path) -> pl.DataFrame:
     df = read_csv(path)
     id_col = pick_column(df, ID_COLUMNS, path, "session id")
     ev_col = pick_column(df, EVENT_COLUMNS, path, "events")
-    label_col = pick_column(df, ("label", "Label"), path, "label") if any(c.lower() == "label" for c in df.columns) else None
+    label_col = (
+        pick_column(df, ("label", "Label"), path, "label") if any(c.lower() == "label" for c in df.columns) else None
+    )
     labels = parse_labels(df[label_col], path) if label_col else pl.Series("label", [None] * df.height, pl.Int8)
     ids = df[id_col]
     if ids.is_null().any():
         raise DataError(path, "missing session id", row=first_bad_row(ids.is_null()))
     check_unique_ids(ids, path, first_row=2)
-    out = pl.DataFrame({
-        "session_id": ids,
-        "label": labels,
-        "events": parse_events(df[ev_col], path),
-    })
+    out = pl.DataFrame(
+        {
+            "session_id": ids,
+            "label": labels,
+            "events": parse_events(df[ev_col], path),
+        }
+    )
     return validate_sessions(out, path)
 
 
@@ -128,7 +132,6 @@ def load_session_parquet(path: str | Path) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(path, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     return validate_sessions(df, path)
-
 
 
 __all__ = ["DataInfo", "load_data", "load_with_info", "load_session_csv", "is_session_file"]

@@ -35,8 +35,11 @@ def split_sessions(
     n = df.height
     if method == "chronological":
         if "start_time" not in df.columns or df["start_time"].null_count() == n:
-            raise DataError("split", "chronological split needs a start_time column (session files without "
-                            "timestamps only support --split random)")
+            raise DataError(
+                "split",
+                "chronological split needs a start_time column (session files without "
+                "timestamps only support --split random)",
+            )
         order = df.with_row_index("_i").sort(["start_time", "_i"], nulls_last=True)["_i"].to_numpy()
         n_test, n_val = int(round(n * test_frac)), int(round(n * val_frac))
         n_train = n - n_test - n_val

@@ -66,4 +66,3 @@ def evaluate_scorer(model: Scorer, test: pl.DataFrame, train: pl.DataFrame | Non
         unseen = ~seen_mask(train, test)
         out["unseen"] = classification_metrics(y[unseen], scores[unseen], model.threshold_) if unseen.any() else None
     return out
-

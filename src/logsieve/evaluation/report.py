@@ -66,8 +66,10 @@ def aggregate(results: pl.DataFrame) -> pl.DataFrame:
         if m in results.columns:
             aggs += [pl.col(m).mean().alias(f"{m}_mean"), pl.col(m).std().fill_null(0.0).alias(f"{m}_sd")]
     errors = [pl.col(c).mean().alias(f"{c}_mean") for c in ("fp", "fn")]
-    return results.group_by("name", "kind", maintain_order=True).agg(*aggs, *errors).sort(
-        "f1_mean", descending=True, maintain_order=True
+    return (
+        results.group_by("name", "kind", maintain_order=True)
+        .agg(*aggs, *errors)
+        .sort("f1_mean", descending=True, maintain_order=True)
     )
 
 

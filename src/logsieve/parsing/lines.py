@@ -229,8 +229,10 @@ def split_lines(
     bad: dict[int, str] = {}
     if not data.isascii():
         data, bad = _fix_non_utf8(data)
-    df = pl.read_lines(data, name="line", row_index_name="n") if data else pl.DataFrame(
-        schema={"n": pl.UInt32, "line": pl.String}
+    df = (
+        pl.read_lines(data, name="line", row_index_name="n")
+        if data
+        else pl.DataFrame(schema={"n": pl.UInt32, "line": pl.String})
     )
     if masked:
         df = df.with_columns(masked=pl.read_lines(mask_digits(data), name="masked")["masked"] if data else pl.lit(""))

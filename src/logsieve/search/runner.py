@@ -274,7 +274,9 @@ def run_search(
                 "overrides": overrides or {}}  # fmt: skip
         optuna_study = open_trials(store or open_storage(url), trials_name, meta)
         if backend == "ray" and address and url.startswith("sqlite"):
-            console.print("[yellow]warning:[/] Ray workers on other nodes need --storage they can reach (e.g. postgresql://…)")
+            console.print(
+                "[yellow]warning:[/] Ray workers on other nodes need --storage they can reach (e.g. postgresql://…)"
+            )
         if n := recover(optuna_study):
             console.print(f"resuming: {n} interrupted trial(s) queued again")
         target, start = space.size or settings.n_trials, time.perf_counter()

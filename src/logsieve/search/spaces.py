@@ -174,7 +174,7 @@ def _build(name: str, data: dict[str, Any], preset: str) -> Space:
     if sampler not in ("grid", "tpe"):
         raise LogsieveError(f"space {name!r}: sampler must be 'grid' or 'tpe', got {sampler!r}")
     if sampler == "grid" and any(isinstance(v, Range) for v in params.values()):
-        raise LogsieveError(f"space {name!r}: a grid needs lists of values; ranges need sampler = \"tpe\"")
+        raise LogsieveError(f'space {name!r}: a grid needs lists of values; ranges need sampler = "tpe"')
     return Space(name, params, sampler, fixed)
 
 

@@ -120,70 +120,157 @@ def _with(*extra: Part, write: Part = WRITE, finish: Part = FINISH, delete: Part
 NORMAL_DELETED = 0.8134  # share of normal blocks deleted within the log
 RECIPES: tuple[Recipe, ...] = (
     # --- normal life-cycles (reads and scans drawn jointly, as measured) ---
-    Recipe("deleted_unread", 0, NORMAL_DELETED * 0.712,
-           (WRITE, FINISH, verify({0: 0.93, 1: 0.064, 2: 0.006}), DELETE_ALL)),
-    Recipe("deleted_read_once", 0, NORMAL_DELETED * 0.151,
-           (WRITE, FINISH, serve({1: 1.0}), verify({0: 0.39, 1: 0.29, 2: 0.14, 3: 0.17, 4: 0.001}), DELETE_ALL)),
-    Recipe("deleted_read_often", 0, NORMAL_DELETED * 0.137,
-           (WRITE, FINISH, serve({2: 0.42, 3: 0.25, 4: 0.245, 5: 0.045, 67: 0.0007}), verify({0: 0.83, 1: 0.17}),
-            DELETE_ALL)),
+    Recipe(
+        "deleted_unread", 0, NORMAL_DELETED * 0.712, (WRITE, FINISH, verify({0: 0.93, 1: 0.064, 2: 0.006}), DELETE_ALL)
+    ),
+    Recipe(
+        "deleted_read_once",
+        0,
+        NORMAL_DELETED * 0.151,
+        (WRITE, FINISH, serve({1: 1.0}), verify({0: 0.39, 1: 0.29, 2: 0.14, 3: 0.17, 4: 0.001}), DELETE_ALL),
+    ),
+    Recipe(
+        "deleted_read_often",
+        0,
+        NORMAL_DELETED * 0.137,
+        (
+            WRITE,
+            FINISH,
+            serve({2: 0.42, 3: 0.25, 4: 0.245, 5: 0.045, 67: 0.0007}),
+            verify({0: 0.83, 1: 0.17}),
+            DELETE_ALL,
+        ),
+    ),
     Recipe("still_stored", 0, 1 - NORMAL_DELETED, (WRITE, FINISH, verify({0: 0.946, 1: 0.054}))),
     Recipe("re_replicated", 0, 0.003, (WRITE, FINISH, REPLICATE, verify({0: 0.9, 1: 0.1}))),
     Recipe("phantom_delete", 0, 0.0003, _with(Part({"E20": 1.0}, "delete", offset=(0.5, 8.0)))),  # real: 0.03 %
     # --- anomalies: "missing event" kinds (only normal events) ---
     Recipe("write_abandoned", 1, 0.176, (Part({"E5 E22": 0.55, "E22 E5": 0.45}, gap=0.8),)),
-    Recipe("responder_missing", 1, 0.015, _with(finish=Part(
-        {f"{_R} {_R} {_S} {_S} {_S}": 0.5, f"{_R} {_R} {_S} {_S}": 0.3, f"E11 {_R} {_R} {_S} {_S}": 0.2},
-        "finish", gap=0.08))),  # fmt: skip
+    Recipe(
+        "responder_missing",
+        1,
+        0.015,
+        _with(
+            finish=Part(
+                {f"{_R} {_R} {_S} {_S} {_S}": 0.5, f"{_R} {_R} {_S} {_S}": 0.3, f"E11 {_R} {_R} {_S} {_S}": 0.2},
+                "finish",
+                gap=0.08,
+            )
+        ),
+    ),  # fmt: skip
     # --- anomalies with marker events ---
-    Recipe("write_exception", 1, 0.191,
-           (Part({"E22 E5 E5 E7": 0.45, "E5 E5 E22 E7": 0.37, "E5 E22 E5 E7": 0.18}, gap=0.8),)),  # fmt: skip
-    Recipe("delete_missing_block", 1, 0.24, _with(
-        Part({"E20": 1.0}, "delete", offset=(0.5, 8.0)),
-        middle=reads({0: 0.77, 1: 0.117, 2: 0.034, 3: 0.067, 4: 0.008, 5: 0.003},
-                     {0: 0.866, 1: 0.087, 2: 0.025, 3: 0.022}),
-    )),  # fmt: skip
-    Recipe("under_replicated", 1, 0.10, _with(Part(REPLICATE.variants, "middle", gap=0.6, repeat={1: 0.8, 2: 0.2}),
-                                              E20_MAYBE, middle=REPLICATION_READS)),  # fmt: skip
-    Recipe("under_replicated_lost", 1, 0.08, _with(
-        Part({"E25 E18 E5 E6 E16 E26 E26": 0.5, "E25 E18 E5 E16 E6 E26 E26": 0.4, "E25 E5 E18 E6 E16 E26": 0.1},
-             "middle", gap=0.6),
-        E20_MAYBE,
-        finish=Part({f"{_R} {_R} {_R} {_S} {_S}": 0.7, f"{_S} {_S} {_R} {_R} {_R}": 0.3}, "finish", gap=0.08),
-        delete=Part({"E23 E23 E23 E23 | E21 E21 E21 E21": 1.0}, "delete", gap=0.002, pause=(0.5, 4.0)),
-        middle=REPLICATION_READS,
-    )),  # fmt: skip
-    Recipe("stored_after_delete", 1, 0.075, _with(  # one incident: mostly E22-first writes, E26-first finishes
-        Part({"E28 E26": 1.0}, "delete", offset=(2.0, 6.0), gap=0.01),
-        write=Part({"E22 E5 E5 E5": 0.6, "E5 E5 E5 E22": 0.3, "E5 E22 E5 E5": 0.1}, gap=0.8),
-        finish=Part({" ".join([_S] * 3 + [_R] * 3): 0.6, " ".join([_R] * 3 + [_S] * 3): 0.4}, "finish", gap=0.08),
-        middle=reads({0: 0.305, 1: 0.3, 2: 0.023, 3: 0.192, 4: 0.174, 5: 0.005},
-                     {0: 0.69, 1: 0.188, 2: 0.056, 3: 0.066}),
-    )),  # fmt: skip
-    Recipe("redundant_store", 1, 0.05, _with(
-        Part({"E27": 1.0}, "finish", offset=(0.0, 0.25)), delete=DELETE,
-        middle=reads({0: 0.823, 1: 0.092, 2: 0.035, 3: 0.035, 4: 0.014}, {0: 0.915, 1: 0.071, 2: 0.014}),
-    )),
-    Recipe("empty_packets", 1, 0.03, _with(
-        finish=Part({"E13 E11 E9 E13 E11 E9 E13 E11 E9 E26 E26 E26": 0.8,
-                     "E26 E26 E26 E13 E11 E9 E13 E11 E9 E13 E11 E9": 0.2}, "finish", gap=0.08),
-        delete=DELETE, middle=reads({0: 1.0}, {0: 0.889, 1: 0.074, 2: 0.025, 3: 0.012}),
-    )),  # fmt: skip
+    Recipe(
+        "write_exception",
+        1,
+        0.191,
+        (Part({"E22 E5 E5 E7": 0.45, "E5 E5 E22 E7": 0.37, "E5 E22 E5 E7": 0.18}, gap=0.8),),
+    ),  # fmt: skip
+    Recipe(
+        "delete_missing_block",
+        1,
+        0.24,
+        _with(
+            Part({"E20": 1.0}, "delete", offset=(0.5, 8.0)),
+            middle=reads(
+                {0: 0.77, 1: 0.117, 2: 0.034, 3: 0.067, 4: 0.008, 5: 0.003}, {0: 0.866, 1: 0.087, 2: 0.025, 3: 0.022}
+            ),
+        ),
+    ),  # fmt: skip
+    Recipe(
+        "under_replicated",
+        1,
+        0.10,
+        _with(
+            Part(REPLICATE.variants, "middle", gap=0.6, repeat={1: 0.8, 2: 0.2}), E20_MAYBE, middle=REPLICATION_READS
+        ),
+    ),  # fmt: skip
+    Recipe(
+        "under_replicated_lost",
+        1,
+        0.08,
+        _with(
+            Part(
+                {"E25 E18 E5 E6 E16 E26 E26": 0.5, "E25 E18 E5 E16 E6 E26 E26": 0.4, "E25 E5 E18 E6 E16 E26": 0.1},
+                "middle",
+                gap=0.6,
+            ),
+            E20_MAYBE,
+            finish=Part({f"{_R} {_R} {_R} {_S} {_S}": 0.7, f"{_S} {_S} {_R} {_R} {_R}": 0.3}, "finish", gap=0.08),
+            delete=Part({"E23 E23 E23 E23 | E21 E21 E21 E21": 1.0}, "delete", gap=0.002, pause=(0.5, 4.0)),
+            middle=REPLICATION_READS,
+        ),
+    ),  # fmt: skip
+    Recipe(
+        "stored_after_delete",
+        1,
+        0.075,
+        _with(  # one incident: mostly E22-first writes, E26-first finishes
+            Part({"E28 E26": 1.0}, "delete", offset=(2.0, 6.0), gap=0.01),
+            write=Part({"E22 E5 E5 E5": 0.6, "E5 E5 E5 E22": 0.3, "E5 E22 E5 E5": 0.1}, gap=0.8),
+            finish=Part({" ".join([_S] * 3 + [_R] * 3): 0.6, " ".join([_R] * 3 + [_S] * 3): 0.4}, "finish", gap=0.08),
+            middle=reads(
+                {0: 0.305, 1: 0.3, 2: 0.023, 3: 0.192, 4: 0.174, 5: 0.005}, {0: 0.69, 1: 0.188, 2: 0.056, 3: 0.066}
+            ),
+        ),
+    ),  # fmt: skip
+    Recipe(
+        "redundant_store",
+        1,
+        0.05,
+        _with(
+            Part({"E27": 1.0}, "finish", offset=(0.0, 0.25)),
+            delete=DELETE,
+            middle=reads({0: 0.823, 1: 0.092, 2: 0.035, 3: 0.035, 4: 0.014}, {0: 0.915, 1: 0.071, 2: 0.014}),
+        ),
+    ),
+    Recipe(
+        "empty_packets",
+        1,
+        0.03,
+        _with(
+            finish=Part(
+                {
+                    "E13 E11 E9 E13 E11 E9 E13 E11 E9 E26 E26 E26": 0.8,
+                    "E26 E26 E26 E13 E11 E9 E13 E11 E9 E13 E11 E9": 0.2,
+                },
+                "finish",
+                gap=0.08,
+            ),
+            delete=DELETE,
+            middle=reads({0: 1.0}, {0: 0.889, 1: 0.074, 2: 0.025, 3: 0.012}),
+        ),
+    ),  # fmt: skip
     # a pipeline breaks while writing: responder exceptions (E10), receiveBlock failures (E14, E7), interrupts (E8),
     # recovery with offset changes (E15) and mirror errors (E12); then re-replicated, or abandoned
-    Recipe("pipeline_broken", 1, 0.004, (
-        WRITE, Part({
-            "E11 E10 E14 E7 E11 E10 E14 E7 E8 E11 E15 E5 E14 E7 E15 E5 | E11 E9 E11 E9 E26 E26": 0.6,
-            "E14 E7 E11 E10 E15 E5 E12 E14 E7 E11 E10 E14 E7 E8 E11 E5 E15 | E11 E9 E11 E9 E26 E26": 0.4,
-        }, "finish", gap=0.4, pause=(5.0, 40.0)),
-        Part({"E25 E18 E5 E16 E6 E26": 1.0}, "middle", gap=0.6), *ANOMALY_READS, DELETE_ALL,
-    )),  # fmt: skip
+    Recipe(
+        "pipeline_broken",
+        1,
+        0.004,
+        (
+            WRITE,
+            Part(
+                {
+                    "E11 E10 E14 E7 E11 E10 E14 E7 E8 E11 E15 E5 E14 E7 E15 E5 | E11 E9 E11 E9 E26 E26": 0.6,
+                    "E14 E7 E11 E10 E15 E5 E12 E14 E7 E11 E10 E14 E7 E8 E11 E5 E15 | E11 E9 E11 E9 E26 E26": 0.4,
+                },
+                "finish",
+                gap=0.4,
+                pause=(5.0, 40.0),
+            ),
+            Part({"E25 E18 E5 E16 E6 E26": 1.0}, "middle", gap=0.6),
+            *ANOMALY_READS,
+            DELETE_ALL,
+        ),
+    ),  # fmt: skip
     Recipe("pipeline_abandoned", 1, 0.001, (WRITE, Part({"E11 E10 E14 E7 E8 E11 E14 E7": 1.0}, "finish", gap=0.4))),
-    Recipe("replication_timeout", 1, 0.003,
-           _with(Part({"E25 E18 E26 | E29": 1.0}, "middle", gap=0.6, pause=(300.0, 310.0)), REPLICATE)),
+    Recipe(
+        "replication_timeout",
+        1,
+        0.003,
+        _with(Part({"E25 E18 E26 | E29": 1.0}, "middle", gap=0.6, pause=(300.0, 310.0)), REPLICATE),
+    ),
     Recipe("transfer_failed", 1, 0.001, _with(Part({"E25 E18 E5 E7 E17 E26": 1.0}, "middle", gap=0.6))),
-    Recipe("replica_unneeded", 1, 0.0005,
-           _with(Part({"E25 E18 E5 E24 E16 E6 E26 E26 E21": 1.0}, "middle", gap=0.6))),
+    Recipe("replica_unneeded", 1, 0.0005, _with(Part({"E25 E18 E5 E24 E16 E6 E26 E26 E21": 1.0}, "middle", gap=0.6))),
 )
 
 

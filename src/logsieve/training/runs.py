@@ -40,9 +40,7 @@ def split_summary(splits: Splits) -> dict[str, dict[str, int]]:
     }
 
 
-def train_run(
-    cfg: RunConfig, splits: Splits, out: str | Path, data: DataInfo, progress: bool = True
-) -> dict[str, Any]:
+def train_run(cfg: RunConfig, splits: Splits, out: str | Path, data: DataInfo, progress: bool = True) -> dict[str, Any]:
     """Fit a Detector on the train/val splits, evaluate on test, write the run directory atomically."""
     det = Detector(cfg, progress=progress).fit(splits.train, splits.val)
     metrics = evaluate_scorer(det, splits.test, train=splits.train)
@@ -78,7 +76,10 @@ def train_run(
 
 
 def evaluate_run(
-    run_dir: str | Path, data: str | Path, split: str = "all", labels: str | Path | None = None,
+    run_dir: str | Path,
+    data: str | Path,
+    split: str = "all",
+    labels: str | Path | None = None,
     out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Load a run directory and score ``data`` with it. ``split="test"`` rebuilds the run's own test split,
@@ -92,8 +93,10 @@ def evaluate_run(
         record = read_json(record_path, "run record")
         recorded = record.get("data", {}).get("sha256") if isinstance(record.get("data"), dict) else None
         if not isinstance(recorded, str):
-            raise LogsieveError(f"{record_path}: run record is damaged (no data.sha256), so --split test cannot "
-                                "check the data; use --split all")
+            raise LogsieveError(
+                f"{record_path}: run record is damaged (no data.sha256), so --split test cannot "
+                "check the data; use --split all"
+            )
     sessions, info = load_with_info(data, labels)
     train = None
     if split == "test":
