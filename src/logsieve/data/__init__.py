@@ -1,1 +1,1 @@
-"""logsieve.data"""
+"""Getting sessions: loading any --data into the session table, fetching public data, splits, data analysis."""

@@ -1,1 +1,1 @@
-"""logsieve.evaluation"""
+"""Measuring: metrics with anomaly as the positive class, held-out scoring, paired comparisons, reports."""

@@ -1,1 +1,1 @@
-"""logsieve.models"""
+"""The detectors: one RNNClassifier whose config makes every study variant, and the count-vector baselines."""

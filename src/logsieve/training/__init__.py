@@ -1,1 +1,1 @@
-"""logsieve.training"""
+"""Fitting detectors: the model-agnostic training loop, the Detector estimator, run directories, the study."""
