@@ -172,3 +172,29 @@ def explore_cmd(
         f"({len(res.paths)} files, {time.perf_counter() - start:.1f} s)",
         soft_wrap=True,
     )
+
+
+@app.command("formats", rich_help_panel=PANEL)
+def formats_cmd(
+    name: Annotated[
+        str | None, typer.Argument(help="Show one format (a shipped NAME or a FILE) in full instead of the list.")
+    ] = None,
+) -> None:
+    """List the shipped log formats (for --format NAME), or show one: header pattern, masks, time and label."""
+    from rich.table import Table
+
+    from logsieve.parsing.formats import resolve_format, shipped_formats
+
+    with user_errors():
+        formats = list(shipped_formats().values()) if name is None else [resolve_format(name)]
+    table = Table("name", "header pattern", "time", "label", "masks", "description", show_lines=False)
+    for f in formats:
+        time_s = "-" if f.time is None else f"{' '.join(f.time.fields)} ({f.time.format})"
+        label = "-" if f.label is None else f"{f.label.field} (normal: {f.label.normal})"
+        masks = str(len(f.masks)) if name is None else "\n".join(f"{m.pattern} -> {m.replacement}" for m in f.masks)
+        table.add_row(
+            escape(f.name), escape(f.pattern), escape(time_s), escape(label), escape(masks), escape(f.description)
+        )
+    console.print(table)
+    if name is None:
+        console.print("use one with --format NAME, or --format FILE (one header-pattern line, or a TOML table)")
