@@ -88,35 +88,76 @@ def fetch_cmd(
 
 @app.command("parse", rich_help_panel=PANEL)
 def parse_cmd(
-    logs: Annotated[list[str], typer.Argument(help="Raw HDFS logs: files, .gz, directories, or - for stdin.")],
+    logs: Annotated[list[str], typer.Argument(help="Raw logs: files, .gz, directories, or - for stdin.")],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Session table to write (.parquet keeps times and line numbers; .csv).")
     ],
     labels: Annotated[
-        Path | None, typer.Option("--labels", help="anomaly_label.csv (BlockId, Normal/Anomaly).")
+        Path | None, typer.Option("--labels", help="Per-session labels: CSV of id, label (anomaly_label.csv).")
     ] = None,
     templates: Annotated[
-        str, typer.Option("--templates", help="hdfs (E1..E30) | mine (learn templates) | PATH of a saved miner JSON.")
-    ] = "hdfs",
+        str | None,
+        typer.Option(
+            "--templates",
+            help="hdfs (E1..E30; HDFS only) | mine (learn templates) | PATH of a saved miner JSON. "
+            "Default: hdfs for HDFS, mine otherwise.",
+        ),
+    ] = None,
     rejects: Annotated[
         Path | None, typer.Option("--rejects", help="Write rejected lines here (CSV: source, line, reason, text).")
     ] = None,
     save_miner: Annotated[
         Path | None, typer.Option("--save-miner", help="With --templates mine: save the learned templates here.")
     ] = None,
+    log_format: Annotated[
+        str | None, typer.Option("--format", help="Log format: a shipped NAME (`logsieve formats`) or a FILE.")
+    ] = None,
+    session_key: Annotated[
+        str | None,
+        typer.Option("--session-key", help="Sessions by the ids this regex finds in a line (one group: its text)."),
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option("--window", help="Sessions by time windows of this length (60s, 5m, 1h).")
+    ] = None,
+    lines: Annotated[int | None, typer.Option("--lines", help="Sessions of N consecutive lines.")] = None,
+    step: Annotated[
+        str | None, typer.Option("--step", help="Slide --window by this duration, or --lines by this many lines.")
+    ] = None,
+    label_regex: Annotated[
+        str | None, typer.Option("--label-regex", help="Per-line labels: a line matching this regex is anomalous.")
+    ] = None,
+    label_field: Annotated[
+        str | None,
+        typer.Option("--label-field", help="Per-line labels from this format field (anything but - is anomalous)."),
+    ] = None,
 ) -> None:
-    """Turn raw HDFS logs into block sessions (one row per blk_ id), with labels if given."""
+    """Turn raw logs into sessions (HDFS: one row per blk_ id; any format: by id, time window or run of lines),
+    labelled per session (--labels) or per line (the format's label field, --label-field, --label-regex)."""
     import time
 
-    from logsieve.parsing.pipeline import parse_logs_report
     from logsieve.table import write_sessions
 
     start = time.perf_counter()
     with user_errors():
         check_outputs(out, rejects, save_miner)
-        res = parse_logs_report(
-            [Path(p) if p != "-" else p for p in logs], labels=labels, templates=templates, rejects=rejects
-        )
+        inputs: list[str | Path] = [Path(p) if p != "-" else p for p in logs]
+        fast = _hdfs_fast_path(log_format, session_key, window, lines, step, label_regex, label_field)
+        if fast:
+            from logsieve.parsing.pipeline import parse_logs_report
+
+            res = parse_logs_report(inputs, labels=labels, templates=templates or "hdfs", rejects=rejects)
+        else:
+            from logsieve.parsing.format_pipeline import SessionRule, parse_format_report
+
+            by_time_or_lines = window is not None or lines is not None
+            key = session_key if session_key is not None or by_time_or_lines else _BLOCK_KEY  # HDFS's default
+            rule = SessionRule.of(key, window, lines, step)
+            fmt = log_format or "HDFS"
+            default_templates = "hdfs" if fmt.upper() == "HDFS" else "mine"
+            res = parse_format_report(
+                inputs, fmt, rule, labels=labels, label_regex=label_regex, label_field=label_field,
+                templates=templates or default_templates, rejects=rejects,
+            )  # fmt: skip
         write_sessions(res.sessions, out)
         if save_miner is not None and res.miner is not None:
             res.miner.save(save_miner)
@@ -130,11 +171,24 @@ def parse_cmd(
     )
     colour = "yellow" if st.rejected else "green"
     console.print(
-        f"[{colour}]{escape(st.summary())}[/]; {st.unblocked:,} lines name no block"
+        f"[{colour}]{escape(st.summary())}[/]; {st.unblocked:,} lines name no "
+        + ("block" if fast else "session")
         + (f"; rejects: [bold]{escape(str(rejects))}[/]" if rejects else ""),
         soft_wrap=True,
     )
     console.print(f"sessions: [bold]{escape(str(out))}[/]", soft_wrap=True)
+
+
+_BLOCK_KEY = r"blk_-?[0-9]+"  # HDFS's session key (parsing.sessionize.BLOCK_RE)
+
+
+def _hdfs_fast_path(log_format: str | None, key: str | None, *others: object) -> bool:
+    """HDFS with blk_ sessions and per-session labels runs the fast HDFS parser, exactly as before --format."""
+    return (
+        (log_format is None or log_format.upper() == "HDFS")
+        and key in (None, _BLOCK_KEY)
+        and all(o is None for o in others)
+    )
 
 
 @app.command("explore", rich_help_panel=PANEL)

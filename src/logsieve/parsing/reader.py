@@ -10,7 +10,6 @@ the general one.
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -107,21 +106,37 @@ def read_format(
     """Every good line of ``paths`` (files, .gz, directories, ``-``) as a table: ``line_number`` (1-based across
     all inputs in order), ``source``, ``file_line`` (1-based within its file), the format's fields, ``timestamp``
     and ``label`` when it has them, and the raw ``line``."""
+    table, stats, _ = read_format_files(paths, fmt, keep_rejects)
+    return table, stats
+
+
+def read_format_files(
+    paths: Iterable[str | Path], fmt: str | Path | LogFormat, keep_rejects: bool = False
+) -> tuple[pl.DataFrame, RejectStats, pl.DataFrame]:
+    """``read_format`` plus a table of the inputs: ``source``, ``offset`` (global lines before it), ``lines`` and
+    ``malformed`` (its lines that do not fit the format), so a caller can tell a wrong format per file and turn
+    global line numbers back into (file, line) as ``pipeline.locate_sessions`` does."""
+    from logsieve.parsing.lines import expand_paths
+
     fmt = resolve_format(fmt)
     stats, offset = RejectStats(keep=keep_rejects), 0
-    frames, file_offsets = [], Counter[str]()
-    for chunk in iter_chunks(paths):
-        df, chunk_stats = read_chunk(chunk.read(), fmt, chunk.source, chunk.error)
-        frames.append(
-            df.with_columns(
-                line_number=pl.col("n").cast(pl.Int64) + offset + 1,
-                source=pl.lit(chunk.source, pl.String),
-                file_line=pl.col("n").cast(pl.Int64) + file_offsets[chunk.source] + 1,
+    frames: list[pl.DataFrame] = []
+    files: list[tuple[str, int, int, int]] = []
+    for src in expand_paths(paths):  # one input at a time: the same path given twice is two inputs
+        start, malformed = offset, 0
+        for chunk in iter_chunks([src]):
+            df, chunk_stats = read_chunk(chunk.read(), fmt, chunk.source, chunk.error)
+            frames.append(
+                df.with_columns(
+                    line_number=pl.col("n").cast(pl.Int64) + offset + 1,
+                    source=pl.lit(chunk.source, pl.String),
+                    file_line=pl.col("n").cast(pl.Int64) + (offset - start) + 1,
+                )
             )
-        )
-        stats.merge(chunk_stats, chunk.source, file_offsets[chunk.source])
-        offset += chunk_stats.lines
-        file_offsets[chunk.source] += chunk_stats.lines
+            stats.merge(chunk_stats, chunk.source, offset - start)
+            malformed += chunk_stats.counts[MALFORMED]
+            offset += chunk_stats.lines
+        files.append((src, start, offset - start, malformed))
     if not frames:
         frames.append(
             read_chunk(b"", fmt)[0].with_columns(
@@ -130,7 +145,9 @@ def read_format(
         )
     out = pl.concat(frames)
     extra = [c for c in ("timestamp", "label") if c in out.columns]
-    return out.select("line_number", "source", "file_line", *fmt.field_names, *extra, "line"), stats
+    table = out.select("line_number", "source", "file_line", *fmt.field_names, *extra, "line")
+    schema = {"source": pl.String, "offset": pl.Int64, "lines": pl.Int64, "malformed": pl.Int64}
+    return table, stats, pl.DataFrame(files, schema=schema, orient="row")
 
 
 def mine_templates(table: pl.DataFrame, fmt: str | Path | LogFormat, **miner_params):  # noqa: ANN201
