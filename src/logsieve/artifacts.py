@@ -9,7 +9,7 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,20 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def _make_parent(path: Path) -> None:
+    """The folder a result goes into, or one line saying why it cannot be made."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LogsieveError(f"cannot create output folder {path.parent}: {exc.strerror}") from None
+
+
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
     """Yield a unique temp path beside ``path`` for a writer that needs a file name (polars, torch,
     matplotlib); it replaces ``path`` only when the block ends without error and never outlives it."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LogsieveError(f"cannot create output folder {path.parent}: {exc.strerror}") from None
+    _make_parent(path)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
@@ -61,10 +66,7 @@ def write_json(path: str | Path, data: Any) -> Path:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temp directory that replaces ``path`` only when the block finishes without error."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LogsieveError(f"cannot create output folder {path.parent}: {exc.strerror}") from None
+    _make_parent(path)
     if path.exists() and not path.is_dir():
         raise LogsieveError(f"{path} exists and is not a directory")
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
@@ -145,8 +147,6 @@ def sha256_table(df: pl.DataFrame) -> str:
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for name in PACKAGES:
-        try:
+        with suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return out

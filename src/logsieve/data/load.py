@@ -127,11 +127,15 @@ def load_session_parquet(path: str | Path) -> pl.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(path, "file not found")
+    return validate_sessions(read_parquet(path), path)
+
+
+def read_parquet(path: Path) -> pl.DataFrame:
+    """A Parquet file as stored (not yet validated), or one DataError line naming it."""
     try:
-        df = pl.read_parquet(path)
+        return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(path, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    return validate_sessions(df, path)
 
 
 __all__ = ["DataInfo", "load_data", "load_with_info", "load_session_csv", "is_session_file"]

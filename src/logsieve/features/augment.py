@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from logsieve.config import AugmentConfig
+from logsieve.table import sequence_keys
 
 
 def indicative_events(train: pl.DataFrame) -> set[str]:
@@ -57,11 +58,8 @@ def swapped_normals(train: pl.DataFrame, copies: int, rng: np.random.Generator) 
     Counts and event sets are unchanged; only the interleaving of concurrent lines moves. A copy equal to
     its original or to any anomalous training sequence is discarded."""
     anomalous = {tuple(e) for e in train.filter(pl.col("label") == 1)["events"].to_list()}
-    normals = (
-        train.filter(pl.col("label") == 0)
-        .with_columns(_key=pl.col("events").list.join(" "))
-        .unique("_key", maintain_order=True)
-    )
+    normals = train.filter(pl.col("label") == 0)
+    normals = normals.filter(sequence_keys(normals["events"]).is_first_distinct())
     ids, seqs = [], []
     for sid, events in zip(normals["session_id"].to_list(), normals["events"].to_list(), strict=True):
         movable = [i for i in range(len(events) - 1) if events[i] != events[i + 1]]

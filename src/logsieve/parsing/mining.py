@@ -20,6 +20,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -147,10 +148,10 @@ class TemplateMiner:
             schema={"id": pl.String, "template": pl.String, "count": pl.Int64},
         )
 
-    def save(self, path: str | Path) -> None:
-        """Write the whole state as JSON, atomically, so ``load`` can continue online."""
-        path = Path(path)
-        state = {
+    def to_state(self) -> dict[str, Any]:
+        """The whole state as a JSON-able dict (what ``save`` writes and a bundle stores), so ``from_state``
+        can continue online."""
+        return {
             "version": STATE_VERSION,
             "params": {
                 "depth": self.depth,
@@ -163,7 +164,30 @@ class TemplateMiner:
             ],
             "assigned": {text: c.id for text, c in self._assigned.items()},
         }
-        atomic_write_text(path, json.dumps(state, ensure_ascii=False))
+
+    @classmethod
+    def from_state(cls, state: object, where: object = "template miner state") -> TemplateMiner:
+        """Rebuild a miner from ``to_state``'s dict; it keeps its ids and continues learning where it stopped.
+
+        ``where`` names the state's origin (a file, a bundle) in the one-line ``DataError`` for a bad state."""
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise DataError(where, f"not a template miner state of version {STATE_VERSION}")
+        try:
+            p = state["params"]
+            miner = cls(p["depth"], p["sim_threshold"], p["max_children"], [tuple(m) for m in p["masks"]])
+            by_id = {}
+            for c in state["clusters"]:
+                cluster = Cluster(str(c["id"]), [str(t) for t in c["tokens"]], int(c["count"]), tuple(c["path"]))
+                miner._attach(cluster)
+                by_id[cluster.id] = cluster
+            miner._assigned = {text: by_id[cid] for text, cid in state["assigned"].items()}
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(where, f"template miner state is malformed ({type(e).__name__}: {e})") from None
+        return miner
+
+    def save(self, path: str | Path) -> None:
+        """Write ``to_state`` as JSON, atomically, so ``load`` can continue online."""
+        atomic_write_text(Path(path), json.dumps(self.to_state(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> TemplateMiner:
@@ -175,20 +199,7 @@ class TemplateMiner:
             raise DataError(path, "template miner state not found") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise DataError(path, f"not a template miner state ({e})") from None
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise DataError(path, f"not a template miner state of version {STATE_VERSION}")
-        try:
-            p = state["params"]
-            miner = cls(p["depth"], p["sim_threshold"], p["max_children"], [tuple(m) for m in p["masks"]])
-            by_id = {}
-            for c in state["clusters"]:
-                cluster = Cluster(str(c["id"]), [str(t) for t in c["tokens"]], int(c["count"]), tuple(c["path"]))
-                miner._attach(cluster)
-                by_id[cluster.id] = cluster
-            miner._assigned = {text: by_id[cid] for text, cid in state["assigned"].items()}
-        except (KeyError, TypeError, ValueError) as e:
-            raise DataError(path, f"template miner state is malformed ({type(e).__name__}: {e})") from None
-        return miner
+        return cls.from_state(state, path)
 
     # ---- internals ----------------------------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ from logsieve.artifacts import atomic_dir, atomic_write_text, read_json, write_j
 from logsieve.config import RunConfig, validation_summary
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import PROFILE_SCHEMA, normal_profiles, read_profiles, write_profiles
-from logsieve.features.vocabulary import Vocabulary
 from logsieve.models.baselines import BASELINES, ESTIMATOR, STATE, CountBaseline
 from logsieve.serving.manifest import (
     MANIFEST,
@@ -295,23 +294,16 @@ def _rnn(path: Path, manifest: Manifest) -> Detector:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from logsieve.models.rnn import RNNClassifier
-
     try:
         config = RunConfig.model_validate(manifest.config)
     except ValidationError as exc:
         raise LogsieveError(f"{path / MANIFEST}: model config is damaged ({validation_summary(exc)})") from None
-    det = Detector(config, progress=False)
-    det.vocab_ = Vocabulary.from_dict({"events": manifest.vocabulary})
-    det.threshold_ = manifest.threshold
-    det.model_ = RNNClassifier(len(det.vocab_), config.model)
     try:
-        det.model_.load_state_dict(load_file(path / WEIGHTS))
+        weights = load_file(path / WEIGHTS)
     except (SafetensorError, RuntimeError, OSError, ValueError) as exc:
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise LogsieveError(f"{path / WEIGHTS}: damaged, or does not fit the manifest's model ({why})") from None
-    det.model_.eval()
-    return det
+        raise LogsieveError(f"{path / WEIGHTS}: damaged ({why})") from None
+    return Detector.from_state(config, manifest.vocabulary, manifest.threshold, weights, path / WEIGHTS, MANIFEST)
 
 
 def _self_check(path: Path, model: SessionScorer, drift: list[str]) -> None:

@@ -10,8 +10,7 @@ what ``--only-alerts`` keeps and ``--explain`` explains, so a new kind of line i
 
 from __future__ import annotations
 
-import json
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ import polars as pl
 
 from logsieve.errors import DataError, LogsieveError
 from logsieve.serving.bundle import Bundle
+from logsieve.table import sequence_keys
 
 if TYPE_CHECKING:
     from logsieve.parsing.lines import RejectStats
@@ -50,7 +50,7 @@ def score_table(bundle: Bundle, sessions: pl.DataFrame) -> pl.DataFrame:
 
     Each distinct sequence is scored once (HDFS: ~90k sessions, a few thousand sequences) and mapped back."""
     events = sessions["events"].cast(pl.List(pl.String))
-    keys = events.list.join(" ")
+    keys = sequence_keys(events)
     first = keys.is_first_distinct()
     distinct = pl.DataFrame({"key": keys.filter(first), "events": events.filter(first)})
     known = pl.Series(bundle.vocabulary, dtype=pl.String).implode()
@@ -89,7 +89,7 @@ class ScoreInput:
     stats: RejectStats | None = None  # raw logs only
 
 
-def load_inputs(bundle: Bundle, inputs: list[str | Path], labels: str | Path | None = None) -> ScoreInput:
+def load_inputs(bundle: Bundle, inputs: Sequence[str | Path], labels: str | Path | None = None) -> ScoreInput:
     """Session files (CSV/.csv.gz/Parquet, labels optional) or raw logs (files, .gz, directories, ``-``),
     not both; raw logs are parsed with the bundle's template source and located (source, first/last line)."""
     from logsieve.data.load import is_session_file
@@ -113,16 +113,13 @@ def load_inputs(bundle: Bundle, inputs: list[str | Path], labels: str | Path | N
 
 
 def _session_files(paths: list[Path]) -> pl.DataFrame:
-    from logsieve.data.load import load_session_csv
+    from logsieve.data.load import load_session_csv, read_parquet
     from logsieve.table import check_unique_ids, validate_sessions
 
     tables = []
     for path in paths:
         if path.name.lower().endswith(".parquet"):
-            try:
-                df = pl.read_parquet(path)
-            except (pl.exceptions.PolarsError, OSError) as exc:
-                raise DataError(path, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+            df = read_parquet(path)
             if "label" not in df.columns:  # labels are optional when scoring
                 df = df.with_columns(label=pl.lit(None, pl.Int8))
             tables.append(validate_sessions(df, path))
@@ -143,10 +140,7 @@ def bundle_templates(bundle: Bundle) -> str | TemplateMiner:
         raise LogsieveError(f"bundle {bundle.name!r}: unknown template source {bundle.templates!r}")
     from logsieve.parsing.mining import TemplateMiner
 
-    with tempfile.TemporaryDirectory(prefix="logsieve-miner-") as tmp:  # TemplateMiner.load reads its own format
-        path = Path(tmp) / "miner.json"
-        path.write_text(json.dumps(bundle.miner_state), encoding="utf-8")
-        return TemplateMiner.load(path)
+    return TemplateMiner.from_state(bundle.miner_state, f"bundle {bundle.name!r}: miner state")
 
 
 def labelled_metrics(sessions: pl.DataFrame, table: pl.DataFrame, threshold: float) -> dict[str, Any] | None:
@@ -178,7 +172,7 @@ class ScoreResult:
 
 def score_inputs(
     bundle: Bundle,
-    inputs: list[str | Path],
+    inputs: Sequence[str | Path],
     labels: str | Path | None = None,
     explain: bool = False,
     show_lines: int | None = None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from logsieve.table import sequence_keys
+
 
 def jsd(p: dict, q: dict) -> float:
     """Jensen–Shannon divergence (base 2, in [0, 1]) between two count tables."""
@@ -23,7 +25,7 @@ def jsd(p: dict, q: dict) -> float:
 
 def _counts(series: pl.Series) -> dict:
     vc = series.value_counts()
-    return dict(zip(vc[:, 0].to_list(), vc[:, 1].to_list()))
+    return dict(zip(vc[:, 0].to_list(), vc[:, 1].to_list(), strict=True))
 
 
 def length_bins(lengths: pl.Series) -> pl.Series:
@@ -33,7 +35,7 @@ def length_bins(lengths: pl.Series) -> pl.Series:
 
 
 def _distinct_share(df: pl.DataFrame, n: int) -> float:
-    return df.sample(n, seed=0)["events"].list.join(" ").n_unique() / n
+    return sequence_keys(df.sample(n, seed=0)["events"]).n_unique() / n
 
 
 def compare_sessions(sim: pl.DataFrame, real: pl.DataFrame) -> dict[str, dict[str, float]]:

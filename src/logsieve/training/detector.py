@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from logsieve.features.encoding import encode_rows, truncate
 from logsieve.features.prepare import prepare_training_data
 from logsieve.features.vocabulary import Vocabulary
 from logsieve.models.rnn import RNNClassifier
+from logsieve.table import sequence_keys
 from logsieve.training.trainer import Trainer, predict_scores
 
 WEIGHTS, STATE = "model.pt", "detector.json"
@@ -63,7 +64,7 @@ class Detector:
         """Anomaly probability per session, in the order of ``df``."""
         self._check_fitted()
         events, _ = truncate(df["events"], self.config.data.max_len, self.config.data.truncate)
-        keys = events.list.join(" ")
+        keys = sequence_keys(events)
         distinct = pl.DataFrame({"key": keys, "events": events}).unique("key", maintain_order=True)
         scores = predict_scores(self.model_, encode_rows(self.vocab_, distinct.with_columns(label=pl.lit(0))))
         lookup = pl.DataFrame({"key": distinct["key"], "score": scores})
@@ -108,20 +109,35 @@ class Detector:
             raise LogsieveError(f"{directory / STATE}: detector state is damaged (no vocabulary.events list)")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
             raise LogsieveError(f"{directory / STATE}: detector state is damaged (threshold must be in [0, 1])")
-        det = cls(config, progress=False)
-        det.vocab_ = Vocabulary.from_dict({"events": events})
-        det.threshold_ = float(threshold)
-        det.best_epoch_ = state.get("best_epoch")
-        det.model_ = RNNClassifier(len(det.vocab_), config.model)
         try:
             weights = torch.load(directory / WEIGHTS, weights_only=True)
         except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             why = type(exc).__name__
             raise LogsieveError(f"{directory / WEIGHTS}: damaged (not a saved state dict: {why})") from None
+        det = cls.from_state(config, events, float(threshold), weights, where=directory / WEIGHTS, described_by=STATE)
+        det.best_epoch_ = state.get("best_epoch")
+        return det
+
+    @classmethod
+    def from_state(
+        cls,
+        config: RunConfig,
+        events: Sequence[str],
+        threshold: float,
+        weights: Mapping[str, torch.Tensor],
+        where: object = "weights",
+        described_by: str = "its config",
+    ) -> Detector:
+        """A fitted detector from its parts, however they were stored (a run directory, a bundle's manifest and
+        safetensors): weights that do not fit the model ``described_by`` describes are one LogsieveError line."""
+        det = cls(config, progress=False)
+        det.vocab_ = Vocabulary.from_dict({"events": list(events)})
+        det.threshold_ = float(threshold)
+        det.model_ = RNNClassifier(len(det.vocab_), config.model)
         try:
             det.model_.load_state_dict(weights)
-        except (RuntimeError, TypeError, KeyError, AttributeError) as exc:
+        except (RuntimeError, TypeError, KeyError, AttributeError, ValueError) as exc:
             why = " ".join(str(exc).split())[:240]
-            raise LogsieveError(f"{directory / WEIGHTS}: does not fit the model {STATE} describes ({why})") from None
+            raise LogsieveError(f"{where}: does not fit the model {described_by} describes ({why})") from None
         det.model_.eval()
         return det
