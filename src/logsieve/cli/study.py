@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,7 +26,16 @@ from logsieve.cli.common import (
 from logsieve.errors import LogsieveError
 from logsieve.search.settings import DEFAULT_SETTINGS, TRIALS_DB, TRIALS_NAME
 
+if TYPE_CHECKING:
+    from logsieve.data.load import DataInfo
+    from logsieve.training.runs import ExternalTest
+
 PANEL = "Train and compare"
+TestOpt = Annotated[
+    Path | None,
+    typer.Option("--test", help="External labelled test set, scored after fitting in addition to the own split."),
+]
+TestLabelsOpt = Annotated[Path | None, typer.Option("--test-labels", help="anomaly_label.csv to join to --test.")]
 
 
 @app.command("demo", rich_help_panel=PANEL)
@@ -108,6 +117,8 @@ def train_cmd(
     search_result: SearchOpt = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     threads: ThreadsOpt = 1,
+    test: TestOpt = None,
+    test_labels: TestLabelsOpt = None,
 ) -> None:
     """Train one preset; writes a run directory (config, metrics, history, curve, weights) to OUT."""
     from logsieve.config import parse_overrides, resolve_preset
@@ -119,7 +130,8 @@ def train_cmd(
         check_outputs(folder=out)
         cfg = resolve_preset(preset, seed, parse_overrides(overrides), search_result)
         sessions, info = load_with_info(data, labels)
-        metrics = train_run(cfg, make_splits(sessions, cfg, data), out, info, progress)
+        external = _external(test, test_labels, info)
+        metrics = train_run(cfg, make_splits(sessions, cfg, data), out, info, progress, external)
     (tn, fp), (fn, tp) = metrics["confusion"]
     console.print(
         f"{preset}: test F1 {metrics['f1']:.4f}  precision {metrics['precision']:.4f}  "
@@ -127,6 +139,22 @@ def train_cmd(
         f"in {metrics['fit_seconds']:.0f}s -> [bold]{escape(str(out))}[/]",
         soft_wrap=True,
     )
+    if "external" in metrics:
+        ext = metrics["external"]
+        unseen = f"{ext['unseen']['f1']:.4f}" if ext.get("unseen") else "– (no unseen sessions)"
+        console.print(f"external test {escape(str(test))}: F1 {ext['f1']:.4f}, unseen-sequence F1 {unseen}",
+                      soft_wrap=True)  # fmt: skip
+
+
+def _external(test: Path | None, test_labels: Path | None, info: DataInfo) -> ExternalTest | None:
+    """--test loaded and checked before any training."""
+    from logsieve.training.runs import load_external
+
+    if test is None:
+        if test_labels is not None:
+            raise LogsieveError("--test-labels needs --test")
+        return None
+    return load_external(test, test_labels, info)
 
 
 @app.command("evaluate", rich_help_panel=PANEL)
@@ -180,6 +208,14 @@ def study_cmd(
     export_to: Annotated[
         Path | None, typer.Option("--export-to", help="Bundle folder for --export (default OUT/bundle).")
     ] = None,
+    splits: Annotated[
+        int,
+        typer.Option(
+            "--splits", help="Random splits (split seeds data.split_seed + 0..K-1); K > 1 adds paired records."
+        ),
+    ] = 1,
+    test: TestOpt = None,
+    test_labels: TestLabelsOpt = None,
 ) -> None:
     """Run the comparison study: results.csv, results.md (mean ± sd, sorted by F1), study.png, run dirs."""
     from logsieve.config import parse_overrides
@@ -193,6 +229,8 @@ def study_cmd(
         chosen = chosen_presets(presets)
         if seeds < 1:
             raise LogsieveError("--seeds must be at least 1")
+        if splits < 1:
+            raise LogsieveError("--splits must be at least 1")
         bundle_dir = export_to or out / "bundle"
         if export is not None:
             from logsieve.serving.bundle import check_bundle_target
@@ -200,6 +238,7 @@ def study_cmd(
             check_export_choice(export, chosen, baselines)
             check_bundle_target(bundle_dir)
         sessions, info = load_with_info(data, labels)
+        external = _external(test, test_labels, info)
         results = run_study(
             sessions,
             info,
@@ -212,6 +251,8 @@ def study_cmd(
             progress,
             console,
             jobs,
+            external,
+            splits,
         )
         if export is not None:
             from logsieve.serving.bundle import export_bundle
@@ -272,6 +313,7 @@ def search_cmd(
     ] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
     overrides: SetOpt = None,
+    test: Annotated[Path | None, typer.Option("--test", help="Refused: a search never looks at a test set.")] = None,
 ) -> None:
     """Search hyper-parameters on validation F1 (optuna; resumable; pruned); writes the *-grid* result file."""
     import shlex
@@ -283,6 +325,11 @@ def search_cmd(
 
     set_threads(1)
     with user_errors():
+        if test is not None:
+            raise LogsieveError(
+                f"--test {test}: a search never looks at a test set (it tunes on --data's validation split); "
+                "pass --test to `logsieve study` or `logsieve train` with the result instead"
+            )
         check_outputs(folder=out)
         if pruner not in ("halving", "median", "none") or backend not in ("process", "ray"):
             raise LogsieveError("--pruner must be halving|median|none and --backend process|ray")
@@ -320,3 +367,5 @@ def search_cmd(
         "(use with --search-result for the *-grid* presets)",
         soft_wrap=True,
     )
+    if res.get("interrupted"):
+        raise typer.Exit(130)  # the shell's code for a stop by signal: the result is best-so-far, not final

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from logsieve.artifacts import atomic_file, atomic_write_text  # noqa: E402
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "pr_auc", "mcc", "f1_unseen")
+EXTERNAL_METRICS = ("f1_external", "f1_external_unseen")  # columns only when a study has --test
 
 
 def history_frame(history: list) -> pl.DataFrame:
@@ -55,14 +56,22 @@ def result_row(name: str, kind: str, seed: int, metrics: dict[str, Any], extra: 
         **{k: metrics[k] for k in ("accuracy", "precision", "recall", "f1", "pr_auc", "mcc", "threshold")},
         "tn": tn, "fp": fp, "fn": fn, "tp": tp,
         "f1_unseen": unseen.get("f1"), "n_unseen": unseen.get("n"), "n_unseen_anomalies": unseen.get("n_anomalies"),
-        "score_seconds": metrics["score_seconds"], **extra,
+        "score_seconds": metrics["score_seconds"], **extra, **_external_columns(metrics),
     }  # fmt: skip
+
+
+def _external_columns(metrics: dict[str, Any]) -> dict[str, Any]:
+    """F1 on the --test file, all of it and its sessions unseen in training; nothing without --test."""
+    ext = metrics.get("external")
+    if ext is None:
+        return {}
+    return {"f1_external": ext["f1"], "f1_external_unseen": (ext.get("unseen") or {}).get("f1")}
 
 
 def aggregate(results: pl.DataFrame) -> pl.DataFrame:
     """One row per model: mean and sd over seeds of every metric, sorted by mean F1."""
     aggs = [pl.len().alias("runs")]
-    for m in (*TABLE_METRICS, "fit_seconds", "params"):
+    for m in (*TABLE_METRICS, *EXTERNAL_METRICS, "fit_seconds", "params"):
         if m in results.columns:
             aggs += [pl.col(m).mean().alias(f"{m}_mean"), pl.col(m).std().fill_null(0.0).alias(f"{m}_sd")]
     errors = [pl.col(c).mean().alias(f"{c}_mean") for c in ("fp", "fn")]
@@ -81,11 +90,17 @@ def _pm(row: dict, metric: str, digits: int = 4) -> str:
 
 
 def markdown_table(summary: pl.DataFrame) -> str:
-    head = "| # | model | kind | runs | accuracy | precision | recall | F1 | PR-AUC | MCC | F1 unseen | FP | FN | fit s | params |"
+    head = (
+        "| # | model | kind | runs | accuracy | precision | recall | F1 | PR-AUC | MCC | F1 unseen "
+        "| FP | FN | fit s | params |"
+    )
+    external = [m for m in EXTERNAL_METRICS if f"{m}_mean" in summary.columns]
+    if external:
+        head = head.replace("| FP |", "| F1 external | F1 external unseen | FP |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for i, row in enumerate(summary.iter_rows(named=True), 1):
         cells = [str(i), row["name"], row["kind"], str(row["runs"])]
-        cells += [_pm(row, m) for m in TABLE_METRICS]
+        cells += [_pm(row, m) for m in (*TABLE_METRICS, *external)]
         cells += [f"{row['fp_mean']:.1f}", f"{row['fn_mean']:.1f}", _pm(row, "fit_seconds", 1)]
         cells += [f"{row['params_mean']:,.0f}" if row.get("params_mean") is not None else "–"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -103,11 +118,11 @@ def plot_study(summary: pl.DataFrame, path: Path) -> None:
     save_figure(fig, path)
 
 
-def write_study_report(results: pl.DataFrame, out: Path, header: str) -> pl.DataFrame:
-    """results.csv (one row per run), results.md (one row per model, mean ± sd), study.png."""
+def write_study_report(results: pl.DataFrame, out: Path, header: str, footer: str = "") -> pl.DataFrame:
+    """results.csv (one row per run), results.md (one row per model, mean ± sd, then ``footer``), study.png."""
     summary = aggregate(results)
     with atomic_file(out / "results.csv") as tmp:
         results.write_csv(tmp)
-    atomic_write_text(out / "results.md", header + "\n" + markdown_table(summary))
+    atomic_write_text(out / "results.md", header + "\n" + markdown_table(summary) + footer)
     plot_study(summary, out / "study.png")
     return summary

@@ -33,6 +33,7 @@ from logsieve.errors import LogsieveError
 from logsieve.features.encoding import EncodedSet
 from logsieve.features.prepare import prepare_training_data
 from logsieve.models.rnn import RNNClassifier
+from logsieve.search.interrupt import stop_message, stop_signals
 from logsieve.search.report import state_counts, write_report
 from logsieve.search.settings import DEFAULT_SETTINGS, TRIALS_DB, TRIALS_NAME, SearchSettings
 from logsieve.search.spaces import Space, base_config, trial_config
@@ -200,11 +201,16 @@ def _watch_parent(parent: int) -> None:
 def _run_processes(jobs: list[Job], poll) -> None:
     with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
         pending = {pool.submit(work, job) for job in jobs}
-        while pending:
-            done, pending = wait(pending, timeout=2.0, return_when=FIRST_EXCEPTION)
-            poll()
-            for f in done:
-                f.result()  # a worker's exception surfaces here
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=2.0, return_when=FIRST_EXCEPTION)
+                poll()
+                for f in done:
+                    f.result()  # a worker's exception surfaces here
+        except KeyboardInterrupt:  # stopped (Ctrl-C / SIGTERM): end the workers now, not after their trials
+            for process in list(pool._processes.values()):  # no public API; their trials are re-queued on resume
+                process.terminate()
+            raise
 
 
 def _run_ray(jobs: list[Job], poll, address: str | None) -> None:
@@ -289,21 +295,39 @@ def run_search(
                 console.print(f"  {line} (of {target}; {now - start:.0f} s)", highlight=False)
                 last[:] = [line, now]
 
-        for _round in range(3):  # GridSampler may stop a worker while a re-queued trial still waits
-            free, waiting = remaining(optuna_study, space, settings)
-            if free <= 0 and not waiting:
-                break
-            n = max(1, min(jobs, free + waiting))
-            batch = [Job(url, trials_name, space, settings, prepared, i) for i in range(n)]
-            if backend == "ray":
-                _run_ray(batch, poll, address)
-            elif n == 1:
-                work(batch[0])
-            else:
-                _run_processes(batch, poll)
+        try:
+            with stop_signals():
+                for _round in range(3):  # GridSampler may stop a worker while a re-queued trial still waits
+                    free, waiting = remaining(optuna_study, space, settings)
+                    if free <= 0 and not waiting:
+                        break
+                    n = max(1, min(jobs, free + waiting))
+                    batch = [Job(url, trials_name, space, settings, prepared, i) for i in range(n)]
+                    if backend == "ray":
+                        _run_ray(batch, poll, address)
+                    elif n == 1:
+                        work(batch[0])
+                    else:
+                        _run_processes(batch, poll)
+        except KeyboardInterrupt:
+            return _stopped(optuna_study, space, settings, out, time.perf_counter() - start, command, url,
+                            trials_name, data, jobs, console)  # fmt: skip
         if (left := remaining(optuna_study, space, settings))[0] > 0 or left[1]:
             console.print("[yellow]search not finished[/]: run the same command again to continue it")
         seconds = time.perf_counter() - start
         return write_report(optuna_study, space, settings, out, seconds, command, url, trials_name, data, jobs)
     finally:
         lock.close()
+
+
+def _stopped(optuna_study: optuna.Study, space: Space, settings: SearchSettings, out: Path, seconds: float,
+             command: str, url: str, trials_name: str, data: DataInfo, jobs: int,
+             console: Console) -> dict[str, Any]:  # fmt: skip
+    """After Ctrl-C / SIGTERM: the report of the completed trials, and how to go on."""
+    counts = state_counts(optuna_study)
+    if not counts["COMPLETE"]:
+        raise LogsieveError("search interrupted before any trial completed: nothing to report; "
+                            "run the same command again to resume")  # fmt: skip
+    result = write_report(optuna_study, space, settings, out, seconds, command, url, trials_name, data, jobs)
+    console.print(f"[yellow]{stop_message(counts['COMPLETE'], counts['PRUNED'], space.size or settings.n_trials)}[/]")
+    return {**result, "interrupted": True}

@@ -6,7 +6,7 @@ normals.json (the normal training count profiles a bundle ships)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 import torch
@@ -33,6 +33,27 @@ def make_splits(df: pl.DataFrame, cfg: RunConfig, source: object = "data") -> Sp
     return splits
 
 
+class ExternalTest(NamedTuple):
+    """A --test file: sessions scored after fitting, in addition to the own test split; never fitted on."""
+
+    sessions: pl.DataFrame
+    info: DataInfo
+
+
+def load_external(path: str | Path, labels: str | Path | None, data: DataInfo) -> ExternalTest:
+    """Load and check a --test file before any training: labelled, and not the --data file itself."""
+    sessions, info = load_with_info(path, labels)
+    require_labels(sessions, f"{path} (--test)", both_classes=False)
+    if info.sha256 == data.sha256:
+        raise LogsieveError(f"--test {path} is the --data file itself: its sessions are trained on; give another file")
+    return ExternalTest(sessions, info)
+
+
+def external_metrics(model: Any, external: ExternalTest, train: pl.DataFrame) -> dict[str, Any]:
+    """Metrics on the --test file; *unseen* is against the training split the model was fitted on."""
+    return {**evaluate_scorer(model, external.sessions, train=train), "data": external.info.__dict__}
+
+
 def split_summary(splits: Splits) -> dict[str, dict[str, int]]:
     return {
         name: {"sessions": part.height, "anomalies": int(part["label"].sum() or 0)}
@@ -40,10 +61,20 @@ def split_summary(splits: Splits) -> dict[str, dict[str, int]]:
     }
 
 
-def train_run(cfg: RunConfig, splits: Splits, out: str | Path, data: DataInfo, progress: bool = True) -> dict[str, Any]:
-    """Fit a Detector on the train/val splits, evaluate on test, write the run directory atomically."""
+def train_run(
+    cfg: RunConfig,
+    splits: Splits,
+    out: str | Path,
+    data: DataInfo,
+    progress: bool = True,
+    external: ExternalTest | None = None,
+) -> dict[str, Any]:
+    """Fit a Detector on the train/val splits, evaluate on test (and the --test file), write the run
+    directory atomically. No test label is read before the model and its threshold are final."""
     det = Detector(cfg, progress=progress).fit(splits.train, splits.val)
     metrics = evaluate_scorer(det, splits.test, train=splits.train)
+    if external is not None:
+        metrics["external"] = external_metrics(det, external, splits.train)
     metrics.update(
         validation=evaluate_scorer(det, splits.val),
         fit_seconds=det.fit_seconds_,
@@ -67,6 +98,7 @@ def train_run(cfg: RunConfig, splits: Splits, out: str | Path, data: DataInfo, p
             "splits": split_summary(splits),
             "versions": versions(),
             "torch_threads": torch.get_num_threads(),
+            **({"test_data": external.info.__dict__} if external is not None else {}),
         })  # fmt: skip
         write_json(tmp / "metrics.json", metrics)
         write_profiles(tmp / NORMALS, normal_profiles(splits.train))

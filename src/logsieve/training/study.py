@@ -1,7 +1,9 @@
-"""The study: every chosen preset x seed on one shared split, plus classical baselines, in one table.
+"""The study: every chosen preset x seed on one shared split (or on K random splits), plus classical
+baselines, in one table.
 
-Every model, RNN or baseline, leaves a run directory ``out/runs/<name>/seed-<k>`` so any of them can be
-exported as a bundle; ``pick_run`` chooses one by validation F1 (never test).
+Every model, RNN or baseline, leaves a run directory ``out/runs/<name>/seed-<k>`` (with K > 1 splits
+``out/runs/<name>/split-<s>/seed-<k>``) so any of them can be exported as a bundle; ``pick_run`` chooses one
+by validation F1 (never test).
 """
 
 from __future__ import annotations
@@ -21,20 +23,37 @@ from logsieve.config import DataConfig, RunConfig, resolve_preset
 from logsieve.data.load import DataInfo
 from logsieve.data.splits import Splits
 from logsieve.errors import LogsieveError
+from logsieve.evaluation.comparison import paired_markdown, paired_records
 from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer
 from logsieve.evaluation.report import result_row, write_study_report
 from logsieve.features.counts import normal_profiles, write_profiles
 from logsieve.models.baselines import BASELINES, CountBaseline
-from logsieve.training.runs import NORMALS, make_splits, split_summary, train_run
+from logsieve.models.unsupervised import UNSUPERVISED
+from logsieve.training.runs import (
+    NORMALS,
+    ExternalTest,
+    external_metrics,
+    make_splits,
+    split_summary,
+    train_run,
+)
 
 
 def baseline_run(
-    kind: str, seed: int, splits: Splits, out: str | Path, data: DataInfo, split: DataConfig
+    kind: str,
+    seed: int,
+    splits: Splits,
+    out: str | Path,
+    data: DataInfo,
+    split: DataConfig,
+    external: ExternalTest | None = None,
 ) -> dict[str, Any]:
     """Fit one count baseline and write its run directory (config, metrics, model files, normal profiles)
-    atomically, like ``train_run`` does for the RNNs."""
+    atomically, like ``train_run`` does for the RNNs. No test label is read before the model is final."""
     model = CountBaseline(kind, seed=seed).fit(splits.train, splits.val)  # type: ignore[arg-type]
     metrics = evaluate_scorer(model, splits.test, train=splits.train)
+    if external is not None:
+        metrics["external"] = external_metrics(model, external, splits.train)
     metrics.update(validation=evaluate_scorer(model, splits.val), fit_seconds=model.fit_seconds_,
                    params=model.n_parameters())  # fmt: skip
     with atomic_dir(out) as tmp:
@@ -42,19 +61,30 @@ def baseline_run(
         write_json(tmp / "config.json", {
             "kind": kind, "name": kind, "config": {**model.get_config(), "data": split.model_dump(mode="json")},
             "seed": seed, "data": data.__dict__, "splits": split_summary(splits), "versions": versions(),
+            **({"test_data": external.info.__dict__} if external is not None else {}),
         })  # fmt: skip
         write_json(tmp / "metrics.json", metrics)
         write_profiles(tmp / NORMALS, normal_profiles(splits.train))
     return metrics
 
 
-def run_baselines(splits: Splits, seed: int, out: Path, data: DataInfo, split: DataConfig) -> list[dict[str, Any]]:
+def run_baselines(
+    splits: Splits,
+    seed: int,
+    out: Path,
+    data: DataInfo,
+    split: DataConfig,
+    external: ExternalTest | None = None,
+    split_seed: int | None = None,
+) -> list[dict[str, Any]]:
     rows = []
     for kind in BASELINES:
-        metrics = baseline_run(kind, seed, splits, out / "runs" / kind / f"seed-{seed}", data, split)
+        target = run_path(out, kind, seed, split_seed)
+        metrics = baseline_run(kind, seed, splits, target, data, split, external)
         extra = {"fit_seconds": metrics["fit_seconds"], "params": metrics["params"], "epochs": None,
                  **_validation_extra(metrics)}  # fmt: skip
-        rows.append(result_row(kind, "baseline", seed, metrics, extra))
+        family = "unsupervised" if kind in UNSUPERVISED else "baseline"  # fit without labels; they set the cut
+        rows.append(result_row(kind, family, seed, metrics, extra))
     return rows
 
 
@@ -74,40 +104,91 @@ def run_study(
     progress: bool = True,
     console: Console | None = None,
     jobs: int = 1,
+    external: ExternalTest | None = None,
+    n_splits: int = 1,
 ) -> pl.DataFrame:
     """Train every (preset, seed) into ``out/runs/<preset>/seed-<k>``; write results.csv/.md and study.png.
 
     All runs share the split of the first config (``data.split_seed``), so the table compares models on
-    the same test sessions; seeds vary initialisation, batch order and augmentation. ``jobs`` > 1 trains
-    that many runs at once in worker processes, splitting the CPU threads between them.
+    the same test sessions; seeds vary initialisation, batch order and augmentation. ``n_splits`` > 1
+    repeats everything on the random splits ``split_seed`` .. ``split_seed + K - 1``: the table is then the
+    mean ± sd over splits x seeds and results.md adds every model's paired record against the best count
+    baseline. ``external`` is also scored by every run. ``jobs`` > 1 trains that many runs at once in worker
+    processes, splitting the CPU threads between them.
     """
     out = Path(out)
     console = console or Console(stderr=True)
+    if n_splits < 1:
+        raise LogsieveError("--splits must be at least 1")
     configs: list[RunConfig] = [resolve_preset(p, s, overrides, search_result) for p in presets for s in seeds]
-    splits = make_splits(sessions, configs[0], data.source)
+    if n_splits > 1 and configs[0].data.split != "random":
+        raise LogsieveError("--splits K > 1 needs the random split: a chronological split exists only once")
+    first_seed = configs[0].data.split_seed
+    split_seeds = [first_seed + i for i in range(n_splits)]
     rows: list[dict[str, Any]] = []
+    per_split: list[dict[str, Any]] = []
     started = time.perf_counter()
-    for i, (cfg, metrics) in enumerate(_train_all(configs, splits, out, data, progress, jobs), 1):
+    for split_seed in split_seeds:
+        tag = None if n_splits == 1 else split_seed
+        cfgs = configs if tag is None else [_with_split_seed(c, split_seed) for c in configs]
+        splits = make_splits(sessions, cfgs[0], data.source)
+        new = _study_one_split(cfgs, splits, out, data, progress, console, jobs, external, tag)
+        if baselines:
+            for seed in seeds:
+                new.extend(run_baselines(splits, seed, out, data, cfgs[0].data, external, tag))
+        rows.extend(new if tag is None else [{"split": tag, **row} for row in new])
+        per_split.append({"split_seed": split_seed, "splits": split_summary(splits),
+                          "label_conflicts": conflict_summary(splits.train, splits.test)})  # fmt: skip
+    results = pl.DataFrame(rows, infer_schema_length=None)
+    first = per_split[0]
+    seconds = time.perf_counter() - started
+    header = _header(data, first["splits"], presets, seeds, seconds) + _conflict_note(first["label_conflicts"])
+    record: dict[str, Any] = {
+        "data": data.__dict__, "splits": first["splits"], "presets": list(presets), "seeds": list(seeds),
+        "overrides": overrides or {}, "search_result": str(search_result) if search_result else "shipped",
+        "label_conflicts": first["label_conflicts"],
+    }  # fmt: skip
+    footer = ""
+    if external is not None:
+        record["test_data"] = external.info.__dict__
+        header += _external_note(external)
+    if n_splits > 1:
+        paired = paired_records(results)
+        record.update(split_seeds=split_seeds, per_split=per_split, paired=paired)
+        header += _splits_note(split_seeds, seeds, per_split)
+        footer = paired_markdown(paired)
+    write_study_report(results, out, header, footer)
+    write_json(out / "study.json", {**record, "seconds": time.perf_counter() - started})
+    return results
+
+
+def _study_one_split(
+    configs: list[RunConfig],
+    splits: Splits,
+    out: Path,
+    data: DataInfo,
+    progress: bool,
+    console: Console,
+    jobs: int,
+    external: ExternalTest | None,
+    tag: int | None,
+) -> list[dict[str, Any]]:
+    """The RNN rows of one split, printing one line per finished run."""
+    rows = []
+    where = "" if tag is None else f" split {tag}"
+    for i, (cfg, metrics) in enumerate(_train_all(configs, splits, out, data, progress, jobs, external, tag), 1):
         extra = {k: metrics[k] for k in ("fit_seconds", "params", "best_epoch", "epochs_run", "seconds_per_epoch")}
         extra.update(_validation_extra(metrics))
         rows.append(result_row(cfg.preset, "rnn", cfg.seed, metrics, extra))
         console.print(
-            f"[{i}/{len(configs)}] {cfg.preset} seed {cfg.seed}: F1 {metrics['f1']:.4f} "
+            f"[{i}/{len(configs)}] {cfg.preset}{where} seed {cfg.seed}: F1 {metrics['f1']:.4f} "
             f"(FP {metrics['confusion'][0][1]}, FN {metrics['confusion'][1][0]}) in {metrics['fit_seconds']:.0f}s"
         )
-    if baselines:
-        for seed in seeds:
-            rows.extend(run_baselines(splits, seed, out, data, configs[0].data))
-    results = pl.DataFrame(rows, infer_schema_length=None)
-    conflicts = conflict_summary(splits.train, splits.test)
-    header = _header(data, splits, presets, seeds, time.perf_counter() - started) + _conflict_note(conflicts)
-    write_study_report(results, out, header)
-    write_json(out / "study.json", {
-        "data": data.__dict__, "splits": split_summary(splits), "presets": list(presets), "seeds": list(seeds),
-        "overrides": overrides or {}, "search_result": str(search_result) if search_result else "shipped",
-        "label_conflicts": conflicts, "seconds": time.perf_counter() - started,
-    })  # fmt: skip
-    return results
+    return rows
+
+
+def _with_split_seed(cfg: RunConfig, split_seed: int) -> RunConfig:
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"split_seed": split_seed})})
 
 
 def check_export_choice(which: str, presets: Sequence[str], baselines: bool) -> None:
@@ -128,25 +209,35 @@ def pick_run(results: pl.DataFrame, out: str | Path, which: str = "best") -> tup
         ["val_f1", "val_pr_auc", "params", "order"], descending=[True, True, False, False], nulls_last=True
     )
     row = ranked.row(0, named=True)
-    return Path(out) / "runs" / row["name"] / f"seed-{row['seed']}", row
+    return run_path(Path(out), row["name"], row["seed"], row.get("split")), row
 
 
-def _run_dir(out: Path, cfg: RunConfig) -> Path:
-    return out / "runs" / cfg.preset / f"seed-{cfg.seed}"
+def run_path(out: Path, name: str, seed: int, split_seed: int | None = None) -> Path:
+    """``runs/<name>/seed-<k>``; with several splits ``runs/<name>/split-<s>/seed-<k>``."""
+    base = out / "runs" / name
+    return (base if split_seed is None else base / f"split-{split_seed}") / f"seed-{seed}"
 
 
 def _train_all(
-    configs: list[RunConfig], splits: Splits, out: Path, data: DataInfo, progress: bool, jobs: int
+    configs: list[RunConfig],
+    splits: Splits,
+    out: Path,
+    data: DataInfo,
+    progress: bool,
+    jobs: int,
+    external: ExternalTest | None = None,
+    tag: int | None = None,
 ) -> Iterator[tuple[RunConfig, dict[str, Any]]]:
     """Yield (config, metrics) as runs finish; in order when ``jobs`` == 1."""
     if jobs <= 1 or len(configs) == 1:
         for cfg in configs:
-            yield cfg, train_run(cfg, splits, _run_dir(out, cfg), data, progress)
+            yield cfg, train_run(cfg, splits, run_path(out, cfg.preset, cfg.seed, tag), data, progress, external)
         return
     threads = 1  # small RNNs are latency-bound: one thread per process beats shared threads
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(threads,)) as pool:  # fmt: skip
-        futures = {pool.submit(train_run, cfg, splits, _run_dir(out, cfg), data, False): cfg for cfg in configs}
+        futures = {pool.submit(train_run, cfg, splits, run_path(out, cfg.preset, cfg.seed, tag), data, False,
+                               external): cfg for cfg in configs}  # fmt: skip
         for future in as_completed(futures):
             yield futures[future], future.result()
 
@@ -157,8 +248,9 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _header(data: DataInfo, splits: Splits, presets: Sequence[str], seeds: Sequence[int], seconds: float) -> str:
-    sizes = split_summary(splits)
+def _header(
+    data: DataInfo, sizes: dict[str, dict[str, int]], presets: Sequence[str], seeds: Sequence[int], seconds: float
+) -> str:
     return (
         "# logsieve study\n\n"
         f"Data: `{data.source}` (sha256 `{data.sha256[:16]}…`, {data.sessions:,} sessions, {data.anomalies:,} anomalous). "
@@ -179,4 +271,23 @@ def _conflict_note(conflicts: dict[str, dict[str, float | int]]) -> str:
         "minority label of the training sessions with the same event counts, so a model that follows its "
         f"training data on counts scores at most F1 {c['f1_ceiling']:.4f}; by exact sequence "
         f"{q['fp'] + q['fn']} (ceiling {q['f1_ceiling']:.4f}).\n"
+    )
+
+
+def _external_note(external: ExternalTest) -> str:
+    info = external.info
+    return (
+        f"\nExternal test set: `{info.source}` (sha256 `{info.sha256[:16]}…`, {info.sessions:,} sessions, "
+        f"{info.anomalies:,} anomalous), scored by every run after fitting on the split above; *F1 external unseen* "
+        "counts its sessions whose exact sequence is not in the training split.\n"
+    )
+
+
+def _splits_note(split_seeds: list[int], seeds: Sequence[int], per_split: list[dict[str, Any]]) -> str:
+    """With K splits the sizes above are the first split's; the table is over splits x seeds."""
+    ceilings = ", ".join(f"{p['label_conflicts']['counts']['f1_ceiling']:.4f}" for p in per_split)
+    return (
+        f"\nSplits: {len(split_seeds)} random splits (split seeds {split_seeds[0]}..{split_seeds[-1]}; sizes and "
+        f"conflicts above are split {split_seeds[0]}'s) x {len(seeds)} seed(s): mean ± sd over all "
+        f"{len(split_seeds) * len(seeds)} runs of a model. Count-twin F1 ceiling per split: {ceilings}.\n"
     )
