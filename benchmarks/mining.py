@@ -194,7 +194,8 @@ def _print(name: str, row: dict) -> None:
         print(f"  {side:9s} {s['lines_per_s']:>12,.0f} lines/s  (median {s['median_s']:.4f} s)  "
               f"grouping accuracy {s['grouping_accuracy']:.4f}  templates {s['templates']}")  # fmt: skip
     print(f"  speed ratio logsieve/drain3: {row['speed_ratio']:.1f}x; same groups as drain3: "
-          f"{row['agreement_with_drain3']:.4f}; identical masked lines: {row['masked_lines_identical']:.4f}")  # fmt: skip
+          f"{row['agreement_with_drain3']:.4f}; "
+          f"identical masked lines: {row['masked_lines_identical']:.4f}")  # fmt: skip
 
 
 def _cpu_model() -> str:

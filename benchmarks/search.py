@@ -103,7 +103,8 @@ def test_scores(data: str, search_result: Path, out: Path) -> dict:
         cfg = resolve_preset(preset, search_result=search_result)
         metrics = train_run(cfg, make_splits(sessions, cfg, data), out / preset, info, progress=False)
         scores[preset] = {"test_f1": metrics["f1"], "val_f1": metrics["validation"]["f1"],
-                          "fit_seconds": round(metrics["fit_seconds"], 1), "epochs_run": metrics["epochs_run"]}  # fmt: skip
+                          "fit_seconds": round(metrics["fit_seconds"], 1),
+                          "epochs_run": metrics["epochs_run"]}  # fmt: skip
         print(f"{preset}: test F1 {metrics['f1']:.4f} (validation {metrics['validation']['f1']:.4f})", flush=True)
     return scores
 

@@ -61,7 +61,8 @@ def dedup_speedup(sessions: pl.DataFrame, preset: str, epochs: int) -> dict:
             "fit_seconds": det.fit_seconds_, "f1": metrics["f1"], "confusion": metrics["confusion"],
         }  # fmt: skip
         print(
-            f"  dedup={dedup}: {det.n_train_rows_:,} rows, {out['dedup' if dedup else 'per_block']['seconds_per_epoch_median']:.2f}"
+            f"  dedup={dedup}: {det.n_train_rows_:,} rows, "
+            f"{out['dedup' if dedup else 'per_block']['seconds_per_epoch_median']:.2f}"
             f" s/epoch, test F1 {metrics['f1']:.4f}",
             flush=True,
         )
@@ -113,7 +114,8 @@ def across_splits(splits: list[dict]) -> dict:
         "splits": len(splits), "preset_f1_mean": presets, "baseline_f1_mean": baselines,
         "versus": {name: {b: record(name, b) for b in ("decision-tree", "random-forest")} for name in presets},
         "best_preset_by_mean": best, "best_f1_mean": presets[best],
-        "best_beats_tree_and_forest_by_mean": presets[best] > max(baselines["decision-tree"], baselines["random-forest"]),
+        "best_beats_tree_and_forest_by_mean":
+            presets[best] > max(baselines["decision-tree"], baselines["random-forest"]),
     }  # fmt: skip
 
 

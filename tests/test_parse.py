@@ -19,7 +19,8 @@ LIFE = [  # (seconds, content) of one block's write-then-delete life, {b} = bloc
     (0, "dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/part-00001. {b}"),
     (1, "dfs.DataNode$PacketResponder: PacketResponder 0 for block {b} terminating"),
     (1, "dfs.DataNode$PacketResponder: Received block {b} of size 67108864 from /10.0.0.1"),
-    (2, "dfs.FSNamesystem: BLOCK* NameSystem.addStoredBlock: blockMap updated: 10.0.0.1:50010 is added to {b} size 67108864"),
+    (2, "dfs.FSNamesystem: BLOCK* NameSystem.addStoredBlock: blockMap updated: "
+        "10.0.0.1:50010 is added to {b} size 67108864"),
     (9, "dfs.FSNamesystem: BLOCK* NameSystem.delete: {b} is added to invalidSet of 10.0.0.1:50010"),
     (9, "dfs.FSDataset: Deleting block {b} file /mnt/hadoop/dfs/data/current/subdir1/{b}"),
 ]  # fmt: skip

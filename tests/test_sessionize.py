@@ -61,7 +61,7 @@ def test_labels_join_and_unknown_blocks_stay_null(tmp_path):
     s = sessionize(
         _lines([(1, "100000", "E5", "blk_1"), (2, "100000", "E5", "blk_2"), (3, "100000", "E5", "blk_3")]), labels
     )
-    assert dict(zip(s["session_id"], s["label"])) == {"blk_1": 1, "blk_2": 0, "blk_3": None}
+    assert dict(zip(s["session_id"], s["label"], strict=True)) == {"blk_1": 1, "blk_2": 0, "blk_3": None}
 
 
 def test_pieces_out_of_time_order_are_merged_by_time():

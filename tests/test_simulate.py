@@ -109,7 +109,7 @@ LINE = r"^\d{6} \d{6} \d+ (INFO|WARN) [\w$.]+: (?P<msg>.*)$"
 
 def test_embedded_templates_are_loghubs(shared_hdfs):
     real = pl.read_csv(shared_hdfs / "templates.csv")
-    assert dict(zip(real["EventId"], real["EventTemplate"])) == {f"E{e}": t for e, t in TEMPLATES.items()}
+    assert dict(zip(real["EventId"], real["EventTemplate"], strict=True)) == {f"E{e}": t for e, t in TEMPLATES.items()}
 
 
 def _template_regex(template: str) -> str:

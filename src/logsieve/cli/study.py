@@ -339,7 +339,8 @@ def search_cmd(
         given = {"--data": data, "--labels": labels, "--preset": preset, "--space": space, "--jobs": jobs,
                  "--storage": storage, "--trials": trials, "--epochs": epochs, "--patience": patience,
                  "--pruner": pruner, "--min-epochs": min_epochs, "--seed": seed, "--out": out}  # fmt: skip
-        command = " ".join(["logsieve search", *(f"{k} {shlex.quote(str(v))}" for k, v in given.items() if v is not None),
+        command = " ".join(["logsieve search",
+                            *(f"{k} {shlex.quote(str(v))}" for k, v in given.items() if v is not None),
                             *(f"--set {shlex.quote(o)}" for o in overrides or [])])  # fmt: skip
         res = run_search(
             sessions,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,8 @@ def export_cmd(
         typer.Option("--templates", help="How raw lines became events: hdfs (E1..E30) | PATH of the saved miner JSON."),
     ] = "hdfs",
 ) -> None:
-    """Package a trained model as a bundle: manifest (config, vocabulary, threshold, metrics, hashes), weights, normal profiles."""
+    """Package a trained model as a bundle: manifest (config, vocabulary, threshold, metrics, hashes), weights,
+    normal profiles."""
     from logsieve.serving.bundle import export_bundle, load_bundle
 
     with user_errors():
@@ -122,7 +124,8 @@ def watch_cmd(
     logs: Annotated[
         list[str],
         typer.Argument(
-            help="Log files to follow like tail -F (through rotation and truncation; they may appear later), or - for stdin."
+            help="Log files to follow like tail -F (through rotation and truncation; they may appear later), "
+            "or - for stdin."
         ),
     ],
     model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder (export or study --export).")],
@@ -141,7 +144,8 @@ def watch_cmd(
         str,
         typer.Option(
             "--idle",
-            help="Close a session after this long without a line (log time; wall time once the log is quiet): 90s, 10m, 4h.",
+            help="Close a session after this long without a line (log time; wall time once the log is quiet): "
+            "90s, 10m, 4h.",
         ),
     ] = "24h",
     end_events: Annotated[
@@ -163,14 +167,16 @@ def watch_cmd(
         typer.Option(
             "--max-open",
             min=1,
-            help="Most open sessions kept (~0.3 KB each); the least recently active beyond it are scored as partial and always written (closed: evicted).",
+            help="Most open sessions kept (~0.3 KB each); the least recently active beyond it are scored as partial "
+            "and always written (closed: evicted).",
         ),
     ] = 500_000,
     state: Annotated[
         Path | None,
         typer.Option(
             "--state",
-            help="Registry of file positions and open sessions: a restart (even after kill -9) resumes where it stopped.",
+            help="Registry of file positions and open sessions: a restart (even after kill -9) resumes where it "
+            "stopped.",
         ),
     ] = None,
     checkpoint: Annotated[
@@ -189,7 +195,8 @@ def watch_cmd(
         bool,
         typer.Option(
             "--keep-open",
-            help="With --state: on Ctrl-C/SIGTERM keep open sessions for the next run instead of flushing them as partial.",
+            help="With --state: on Ctrl-C/SIGTERM keep open sessions for the next run instead of flushing them "
+            "as partial.",
         ),
     ] = False,
     poll: Annotated[
@@ -210,7 +217,8 @@ def watch_cmd(
         )  # fmt: skip
         bundle = load_bundle(model)
         watcher = Watcher(bundle, logs, options, out=out, state=state,
-                          say=lambda msg: console.print(f"watch: {escape(msg)}", soft_wrap=True, highlight=False))  # fmt: skip
+                          say=lambda msg: console.print(f"watch: {escape(msg)}", soft_wrap=True,
+                                                        highlight=False))  # fmt: skip
         watcher.run()
 
 
@@ -261,8 +269,6 @@ def serve_cmd(
     console.print(f"serving {escape(bundle.kind)} {escape(bundle.name)!r} (threshold {bundle.threshold:.4g}) on "
                   f"[bold]{where}[/]: POST /v1/score, docs {where}/docs, metrics /metrics; Ctrl-C stops",
                   soft_wrap=True, highlight=False)  # fmt: skip
-    try:
+    with suppress(KeyboardInterrupt):  # uvicorn has shut down gracefully, then re-raises Ctrl-C: the normal end
         serve(bundle, sock, limits)
-    except KeyboardInterrupt:  # uvicorn has shut down gracefully, then re-raises Ctrl-C: stopping is the normal end
-        pass
     console.print("stopped")

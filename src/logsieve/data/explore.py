@@ -140,9 +140,9 @@ def _overlap(df: pl.DataFrame, method: SplitMethod, seed: int, val_frac: float, 
         "train": train.height,
         "val": val.height,
         "test": test.height,
-        "test_seen_share": _share(t["seen"].sum(), t.height),
+        "test_seen_share": _share(int(t["seen"].sum()), t.height),
         "test_distinct_sequences": distinct.height,
-        "test_distinct_seen_share": _share(distinct["seen"].sum(), distinct.height),
+        "test_distinct_seen_share": _share(int(distinct["seen"].sum()), distinct.height),
         "per_class": per_class,
     }
 
@@ -188,7 +188,7 @@ def summarize(
         "sessions_per_distinct": round(n / seqs.height, 3),
         "singletons": int((seqs["count"] == 1).sum()),
         "top1_share": _share(seqs["count"][0], n),
-        f"top{top}_share": _share(seqs["count"].head(top).sum(), n),
+        f"top{top}_share": _share(int(seqs["count"].head(top).sum()), n),
         "top": rows(seqs.head(top)),
         "top_per_class": {
             c: rows(seqs.filter(pl.col(c) > 0).sort([c, "seq"], descending=[True, False]).head(3))

@@ -33,8 +33,9 @@ def plot_class_balance(s: dict) -> bytes:
 def plot_lengths(t: pl.DataFrame) -> bytes:
     fig = Figure(figsize=(6.5, 3.5))
     ax = fig.subplots()
-    hi = int(t["length"].quantile(0.995, "nearest"))
-    bins = np.arange(1, hi + 2) - 0.5
+    q = t["length"].quantile(0.995, "nearest")
+    hi = int(q) if q is not None else 1  # None only for an empty table, which summarize already rejects
+    bins = [i - 0.5 for i in range(1, hi + 2)]
     for c in CLASSES:
         x = t.filter(pl.col("cls") == c)["length"].to_numpy()
         if len(x):

@@ -46,8 +46,8 @@ def split_sessions(
         train_idx, val_idx, test_idx = order[:n_train], order[n_train : n - n_test], order[n - n_test :]
     elif method == "random":
         idx = np.arange(n)
-        strat = df["label"].fill_null(-1).to_numpy()
-        strat = strat if np.unique(strat, return_counts=True)[1].min() >= 3 else None
+        labels = df["label"].fill_null(-1).to_numpy()
+        strat = labels if np.unique(labels, return_counts=True)[1].min() >= 3 else None
         rest, test_idx = train_test_split(idx, test_size=test_frac, random_state=seed, stratify=strat)
         strat_rest = strat[rest] if strat is not None else None
         train_idx, val_idx = train_test_split(

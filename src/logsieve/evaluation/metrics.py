@@ -64,7 +64,7 @@ def paired_comparison(a: list[float], b: list[float], tol: float = 1e-9) -> dict
     means little until the per-split record is unlikely under "either is as likely to win"."""
     if len(a) != len(b):
         raise ValueError(f"paired comparison needs the same splits on both sides ({len(a)} vs {len(b)})")
-    diffs = [x - y for x, y in zip(a, b)]
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
     wins, losses = sum(d > tol for d in diffs), sum(d < -tol for d in diffs)
     n, k = wins + losses, min(wins, losses)
     p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0

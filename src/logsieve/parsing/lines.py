@@ -238,7 +238,7 @@ def split_lines(
         df = df.with_columns(masked=pl.read_lines(mask_digits(data), name="masked")["masked"] if data else pl.lit(""))
     line = pl.col("line")
     ts = line.str.slice(0, 13).str.strptime(pl.Datetime("us"), "%y%m%d %H%M%S", strict=False)
-    checks = {  # in order of precedence; cheap boolean passes, reasons are named for the few failures only
+    maybe_checks = {  # in order of precedence; cheap boolean passes, reasons are named for the few failures only
         NON_UTF8: pl.col("n").is_in(list(bad)) if bad else None,
         EMPTY: line == "",
         TOO_LONG: line.str.len_bytes() > MAX_LINE_BYTES,
@@ -246,7 +246,7 @@ def split_lines(
         MALFORMED: ~line.str.contains(HEADER_RE),
         BAD_TIME: pl.col("timestamp").is_null(),
     }
-    checks = {k: v for k, v in checks.items() if v is not None}
+    checks = {k: v for k, v in maybe_checks.items() if v is not None}
     df = df.with_columns(timestamp=ts).with_columns(bad=pl.any_horizontal(*checks.values()))
     stats.lines = df.height
     rejected = df.filter("bad")
@@ -272,7 +272,7 @@ def read_logs(paths: Iterable[str | Path], keep_rejects: bool = False) -> tuple[
     """Every good line of ``paths`` with its fields; ``line_number`` is 1-based across all inputs in order."""
     stats, offset = RejectStats(keep=keep_rejects), 0
     empty = split_lines(b"")[0].with_columns(line_number=pl.lit(0, pl.Int64), source=pl.lit(""))
-    frames, file_offsets = [empty], Counter()
+    frames, file_offsets = [empty], Counter[str]()
     for chunk in iter_chunks(paths):
         df, chunk_stats = split_lines(chunk.read(), chunk.source, chunk.error)
         frames.append(df.with_columns(line_number=pl.col("n").cast(pl.Int64) + offset + 1, source=pl.lit(chunk.source)))

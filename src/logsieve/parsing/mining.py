@@ -68,7 +68,7 @@ def _similarity(template: list[str], tokens: list[str]) -> tuple[float, int]:
     if not tokens:
         return 1.0, 0  # two empty messages are the same
     same = wild = 0
-    for t, s in zip(template, tokens):
+    for t, s in zip(template, tokens, strict=True):  # a leaf holds clusters of one token count
         if t == WILDCARD:
             wild += 1
         elif t == s:
@@ -204,7 +204,7 @@ class TemplateMiner:
     # ---- internals ----------------------------------------------------------------------------------------------
 
     def _learn_uniques(self, uniques: pl.DataFrame) -> None:
-        for text, n in zip(uniques["masked"].to_list(), uniques["len"].to_list()):
+        for text, n in zip(uniques["masked"].to_list(), uniques["len"].to_list(), strict=True):
             cluster = self._assigned.get(text)
             if cluster is None:
                 cluster = self._assigned[text] = self._learn(text)
@@ -230,7 +230,7 @@ class TemplateMiner:
             cluster = Cluster(f"M{len(self.clusters_) + 1}", list(tokens), 0, self._grow_path(tokens))
             self._attach(cluster)
         else:
-            cluster.tokens = [t if t == s else WILDCARD for t, s in zip(cluster.tokens, tokens)]
+            cluster.tokens = [t if t == s else WILDCARD for t, s in zip(cluster.tokens, tokens, strict=True)]
         return cluster
 
     def _match(self, tokens: list[str]) -> Cluster | None:

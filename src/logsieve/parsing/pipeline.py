@@ -58,7 +58,7 @@ class ParseResult:
 
 
 def parse_logs(
-    paths: list[Path], labels: Path | None = None, templates: str = HDFS, rejects: Path | None = None
+    paths: list[Path], labels: str | Path | None = None, templates: str = HDFS, rejects: Path | None = None
 ) -> pl.DataFrame:
     """The session table of raw HDFS logs (files, .gz, directories, ``-`` for stdin); see ``parse_logs_report``."""
     return parse_logs_report(paths, labels=labels, templates=templates, rejects=rejects).sessions

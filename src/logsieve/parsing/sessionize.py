@@ -7,7 +7,9 @@ order, ties broken by line number, which for HDFS (one-second timestamps, file o
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -36,6 +38,11 @@ def group_lines(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _span(times: pl.Series) -> tuple[datetime, datetime]:
+    """First and last time of a piece; never None, as lines without a valid time were rejected before."""
+    return cast(datetime, times.list.first().min()), cast(datetime, times.list.last().max())
+
+
 def merge_groups(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """Partial sessions of consecutive pieces of the input -> whole sessions (without labels).
 
@@ -43,8 +50,8 @@ def merge_groups(parts: list[pl.DataFrame]) -> pl.DataFrame:
     written in time order, a session is the concatenation of its partials; otherwise its lines are re-sorted.
     """
     parts = [p for p in parts if p.height]
-    bounds = [(p["times"].list.first().min(), p["times"].list.last().max()) for p in parts]
-    in_order = all(end <= nxt for (_, end), (nxt, _) in zip(bounds, bounds[1:]))
+    bounds = [_span(p["times"]) for p in parts]
+    in_order = all(end <= nxt for (_, end), (nxt, _) in zip(bounds, bounds[1:], strict=False))
     groups = pl.concat(parts)
     if not in_order:
         rows = groups.explode("events", "line_numbers", "times").sort("times", "line_numbers", maintain_order=True)

@@ -67,7 +67,7 @@ class TemplateMatcher:
         self.ids = [tid for tid, _ in templates]
         self._parts = [template_parts(t) for _, t in templates]
         unsafe = set("0123456789" + MASK_CHAR)
-        bad = [tid for tid, parts in zip(self.ids, self._parts) if unsafe & set("".join(parts))]
+        bad = [tid for tid, parts in zip(self.ids, self._parts, strict=True) if unsafe & set("".join(parts))]
         if bad:
             raise ValueError(f"templates {bad} contain digits or {MASK_CHAR!r}; digit masking would not be exact")
         self._cache: dict[str, int | None] = {}

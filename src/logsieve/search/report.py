@@ -75,7 +75,7 @@ def _plots(optuna_study: optuna.Study, out: Path) -> list[str]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ax = plot(optuna_study)
+                ax: Any = plot(optuna_study)  # typed Axes; the fallback below also takes an array of Axes
             fig = getattr(ax, "figure", None) or ax.flat[0].figure
             fig.set_size_inches(8, 5)
             fig.tight_layout()

@@ -106,8 +106,8 @@ def remaining(optuna_study: optuna.Study, space: Space, settings: SearchSettings
     """(points nobody holds yet, trials waiting in the queue)."""
     trials = optuna_study._storage.get_all_trials(optuna_study._study_id, deepcopy=False, states=LIVE)
     waiting = sum(t.state == TrialState.WAITING for t in trials)
-    if space.sampler == "grid":
-        return space.size - len({t.system_attrs.get("grid_id") for t in trials} - {None}), waiting
+    if space.sampler == "grid" and (size := space.size) is not None:  # always known: a grid has no ranges
+        return size - len({t.system_attrs.get("grid_id") for t in trials} - {None}), waiting
     return (settings.n_trials or 0) - len(trials), waiting
 
 
@@ -222,7 +222,8 @@ def _run_ray(jobs: list[Job], poll, address: str | None) -> None:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     data = ray.put(jobs[0].data)  # one copy in the object store, shared by every task on a node
     task = ray.remote(num_cpus=1)(_ray_work)
-    pending = [task.remote(replace(job, data=None), data) for job in jobs]
+    # the data travels once through the object store, not with each job; _ray_work puts it back
+    pending = [task.remote(replace(job, data=None), data) for job in jobs]  # type: ignore[arg-type]
     while pending:
         done, pending = ray.wait(pending, num_returns=len(pending), timeout=2.0)
         ray.get(done)  # a task's exception surfaces here

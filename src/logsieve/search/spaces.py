@@ -17,7 +17,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import optuna
 
@@ -50,9 +50,8 @@ class Space:
     @property
     def size(self) -> int | None:
         """Number of grid points, or None when a range makes the space continuous."""
-        if any(isinstance(v, Range) for v in self.params.values()):
-            return None
-        return math.prod(len(v) for v in self.params.values())
+        sizes = [len(v) for v in self.params.values() if not isinstance(v, Range)]
+        return math.prod(sizes) if len(sizes) == len(self.params) else None
 
     def grid(self) -> dict[str, list[Value]]:
         return {k: list(v) for k, v in self.params.items() if not isinstance(v, Range)}
@@ -62,7 +61,7 @@ class Space:
         out: dict[str, Value] = {}
         for name, spec in self.params.items():
             if not isinstance(spec, Range):
-                out[name] = trial.suggest_categorical(name, spec)
+                out[name] = cast(Value, trial.suggest_categorical(name, spec))  # one of spec's values, never None
             elif spec.is_int:
                 out[name] = trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log)
             else:
@@ -159,8 +158,8 @@ def _build(name: str, data: dict[str, Any], preset: str) -> Space:
         if isinstance(spec, dict):
             if set(spec) - {"low", "high", "log"} or not {"low", "high"} <= set(spec):
                 raise LogsieveError(f"space {name!r}: {key} range needs low and high (and optional log)")
-            params[key] = Range(spec["low"], spec["high"], bool(spec.get("log", False)))
-            if not params[key].low < params[key].high:
+            params[key] = span = Range(spec["low"], spec["high"], bool(spec.get("log", False)))
+            if not span.low < span.high:
                 raise LogsieveError(f"space {name!r}: {key} range needs low < high, got {spec}")
             _check(name, preset, fixed, key, [spec["low"], spec["high"]])
         elif isinstance(spec, list) and spec:

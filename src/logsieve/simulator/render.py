@@ -101,7 +101,7 @@ def _paths(rng: np.random.Generator, alloc: np.ndarray) -> pl.Series:
     kind = [JOB_KINDS[j % len(JOB_KINDS)] + (str(j // len(JOB_KINDS)) if j >= len(JOB_KINDS) else "") for j in jobs]
     phase = ["r" if k.startswith(("sortrand", "wcnt")) else "m" for k in kind]
     prefix = pl.Series([f"/user/root/{k}/_temporary/_task_{s}_{j + 1:04d}_{p}_"
-                        for k, s, j, p in zip(kind, stamp, jobs, phase)])  # fmt: skip
+                        for k, s, j, p in zip(kind, stamp, jobs, phase, strict=True)])  # fmt: skip
     task = pl.Series(rng.integers(0, 400, size=len(alloc)))
     return pl.select(pl.concat_str(
         prefix.gather(np.searchsorted(jobs, job)), task.cast(pl.String).str.zfill(6), pl.lit("_0/part-"),
@@ -221,7 +221,7 @@ def write_log(blocks: pl.DataFrame, rows: pl.DataFrame, path: Path, seed: int = 
     line_no = rows["line_no"].to_numpy()
     cuts = np.searchsorted(line_no, np.arange(0, line_no[-1] + CHUNK_LINES, CHUNK_LINES), side="right")
     with atomic_file(path) as tmp, open(tmp, "wb") as fh:
-        for lo, hi in zip(cuts[:-1], cuts[1:]):
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
             if hi > lo:
                 text = renderer.lines(rows.slice(lo, hi - lo)).to_frame()
                 text.write_csv(fh, include_header=False, quote_style="never")

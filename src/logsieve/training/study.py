@@ -253,7 +253,8 @@ def _header(
 ) -> str:
     return (
         "# logsieve study\n\n"
-        f"Data: `{data.source}` (sha256 `{data.sha256[:16]}…`, {data.sessions:,} sessions, {data.anomalies:,} anomalous). "
+        f"Data: `{data.source}` (sha256 `{data.sha256[:16]}…`, {data.sessions:,} sessions, "
+        f"{data.anomalies:,} anomalous). "
         f"Split: train {sizes['train']['sessions']:,} / validation {sizes['val']['sessions']:,} / "
         f"test {sizes['test']['sessions']:,} sessions ({sizes['test']['anomalies']} anomalous in test). "
         f"Presets: {len(presets)}, seeds: {list(seeds)}; wall time {seconds / 60:.1f} min.\n\n"

@@ -51,7 +51,8 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 def clip_gradients(model: nn.Module, mode: str, threshold: float) -> float:
     """Clip in place; returns the gradient's global L2 norm before clipping (for the history)."""
     params = [p for p in model.parameters() if p.grad is not None]
-    norm = float(torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))) if params else 0.0
+    grads = [g.detach().norm() for p in params if (g := p.grad) is not None]
+    norm = float(torch.linalg.vector_norm(torch.stack(grads))) if grads else 0.0
     if mode == "value":
         nn.utils.clip_grad_value_(params, threshold)
     elif mode == "norm":
