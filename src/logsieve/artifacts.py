@@ -150,3 +150,8 @@ def versions() -> dict[str, str]:
         with suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
     return out
+
+
+def available_cpus() -> int:
+    """CPUs this process may use (its affinity mask, e.g. a container's share), not the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -29,7 +29,7 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from logsieve.artifacts import atomic_file, read_json, write_json
+from logsieve.artifacts import atomic_file, available_cpus, read_json, write_json
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.metrics import best_threshold
 from logsieve.features.counts import count_features, count_vectors
@@ -72,7 +72,8 @@ def _estimator(kind: BaselineKind, seed: int):
     if kind == "decision-tree":
         return DecisionTreeClassifier(random_state=seed)
     if kind == "random-forest":
-        return RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=2)
+        # The trees are the same whatever n_jobs is (random_state fixes them); use the CPUs this process may run on.
+        return RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=available_cpus())
     if kind == "count-mlp":  # the RNNs' exact-count features alone: does the sequence model add anything?
         return MLPClassifier((128, 128), learning_rate_init=3e-3, max_iter=300, random_state=seed)
     if kind == "1-nn":  # brute force: no search tree to store (and trust); distinct vectors are few

@@ -8,7 +8,6 @@ mode the workers only prepare contents and the calling thread mines while they r
 
 from __future__ import annotations
 
-import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from logsieve.artifacts import available_cpus
 from logsieve.errors import DataError, LogsieveError
 from logsieve.parsing.lines import (
     CHUNK_BYTES,
@@ -216,7 +216,7 @@ def _ordered_map(
     """(chunk, fn(chunk)) in input order, ``n_jobs`` chunks at a time, with a bounded number in flight so a big
     .gz or stdin is never held in memory whole. Threads suffice: polars releases the GIL in its kernels."""
     if not n_jobs:
-        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        n_jobs = available_cpus()
     if n_jobs == 1:
         yield from ((chunk, fn(chunk)) for chunk in chunks)
         return
