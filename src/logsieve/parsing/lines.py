@@ -216,6 +216,20 @@ def _fix_non_utf8(data: bytes) -> tuple[bytes, dict[int, str]]:
     return (b"\n".join(lines) if bad else data), bad
 
 
+def decode_lines(data: bytes) -> tuple[bytes, pl.DataFrame, dict[int, str]]:
+    """Whole lines -> (the bytes as read, a table of ``n`` (0-based) and ``line``, {n: why} of lines that were
+    not UTF-8, which are replaced so the rest of the chunk still reads)."""
+    bad: dict[int, str] = {}
+    if not data.isascii():
+        data, bad = _fix_non_utf8(data)
+    df = (
+        pl.read_lines(data, name="line", row_index_name="n")
+        if data
+        else pl.DataFrame(schema={"n": pl.UInt32, "line": pl.String})
+    )
+    return data, df, bad
+
+
 def split_lines(
     data: bytes, source: str = "", error: str | None = None, masked: bool = False
 ) -> tuple[pl.DataFrame, RejectStats]:
@@ -226,14 +240,7 @@ def split_lines(
     masked bytes at once, which is far cheaper than a regex replace per line.
     """
     stats = RejectStats(keep=True)
-    bad: dict[int, str] = {}
-    if not data.isascii():
-        data, bad = _fix_non_utf8(data)
-    df = (
-        pl.read_lines(data, name="line", row_index_name="n")
-        if data
-        else pl.DataFrame(schema={"n": pl.UInt32, "line": pl.String})
-    )
+    data, df, bad = decode_lines(data)
     if masked:
         df = df.with_columns(masked=pl.read_lines(mask_digits(data), name="masked")["masked"] if data else pl.lit(""))
     line = pl.col("line")

@@ -28,7 +28,7 @@ from logsieve.parsing.lines import (
     REJECT_TEXT_CHARS,
     TOO_LONG,
     RejectStats,
-    _fix_non_utf8,
+    decode_lines,
     iter_chunks,
 )
 
@@ -41,14 +41,7 @@ def read_chunk(
     """Whole lines of one chunk -> (good lines: ``n`` (0-based), ``line``, one column per field, ``timestamp`` and
     ``label`` when the format has them; this chunk's reject stats)."""
     stats = RejectStats(keep=True)
-    bad: dict[int, str] = {}
-    if not data.isascii():
-        data, bad = _fix_non_utf8(data)
-    df = (
-        pl.read_lines(data, name="line", row_index_name="n")
-        if data
-        else pl.DataFrame(schema={"n": pl.UInt32, "line": pl.String})
-    )
+    data, df, bad = decode_lines(data)
     df = df.with_columns(pl.col("line").str.strip_suffix("\r"))  # CRLF files (most of Loghub)
     line = pl.col("line")
     names = fmt.field_names
