@@ -262,6 +262,7 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, ses
     optuna_study = optuna.load_study(study_name="logsieve", storage=storage)
     assert any(t.state == optuna.trial.TrialState.RUNNING for t in optuna_study.trials)
     assert not (out / "search_result.json").exists()
+    before_resume = len(optuna_study.trials)
     res = runner.invoke(app, ["search", "--data", str(session_file), "--space", str(space), "--jobs", "2",
                               "--out", str(out), "--pruner", "none", *FAST, *LONGER])  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -271,7 +272,14 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, ses
     assert len(done) == 12 and set(done.values()) == {1}  # the union: every point once, none twice
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in optuna_study.trials)
     failed = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.FAIL]
-    assert failed and all(t.user_attrs.get("interrupted") for t in failed)
+    interrupted = [t for t in failed if t.user_attrs.get("interrupted")]
+    # the kill's victims are marked; any other failure is a worker stepping aside from a grid point a live
+    # trial already held (a parallel race the objective resolves), never a lost or silent failure
+    # (a trial of the killed run may also have failed on its own before the kill, e.g. a worker that lost a
+    # write to a loaded database; its grid point is queued again like an interrupted one — checked above)
+    unexplained = [(t.number, t.user_attrs, t.system_attrs) for t in failed if t.number >= before_resume
+                   and not (t.user_attrs.get("interrupted") or "duplicate_of_grid_id" in t.user_attrs)]  # fmt: skip
+    assert interrupted and not unexplained, unexplained
 
 
 # --- bad input: one line, nothing written -------------------------------------------------------
