@@ -216,11 +216,20 @@ def study_cmd(
     ] = 1,
     test: TestOpt = None,
     test_labels: TestLabelsOpt = None,
+    label_noise: Annotated[
+        str | None,
+        typer.Option(
+            "--label-noise",
+            help="Comma-separated rates (e.g. 0,0.01,0.05): retrain every model with that share of the TRAINING "
+            "labels flipped (validation/test untouched); adds a label-noise table.",
+        ),
+    ] = None,
 ) -> None:
     """Run the comparison study: results.csv, results.md (mean ± sd, sorted by F1), study.png, run dirs."""
     from logsieve.config import parse_overrides
     from logsieve.data.load import load_with_info
     from logsieve.evaluation.report import aggregate
+    from logsieve.features.noise import noise_rates
     from logsieve.training.study import check_export_choice, pick_run, run_study
 
     set_threads(1)
@@ -231,6 +240,9 @@ def study_cmd(
             raise LogsieveError("--seeds must be at least 1")
         if splits < 1:
             raise LogsieveError("--splits must be at least 1")
+        rates = noise_rates(label_noise)
+        if rates and splits > 1:
+            raise LogsieveError("--label-noise runs on one split: drop --splits or --label-noise")
         bundle_dir = export_to or out / "bundle"
         if export is not None:
             from logsieve.serving.bundle import check_bundle_target
@@ -253,6 +265,7 @@ def study_cmd(
             jobs,
             external,
             splits,
+            rates,
         )
         if export is not None:
             from logsieve.serving.bundle import export_bundle

@@ -2,8 +2,8 @@
 baselines, in one table.
 
 Every model, RNN or baseline, leaves a run directory ``out/runs/<name>/seed-<k>`` (with K > 1 splits
-``out/runs/<name>/split-<s>/seed-<k>``) so any of them can be exported as a bundle; ``pick_run`` chooses one
-by validation F1 (never test).
+``out/runs/<name>/split-<s>/seed-<k>``; label-noise runs ``out/runs/<name>/noise-<rate>/seed-<k>``) so any of
+them can be exported as a bundle; ``pick_run`` chooses one by validation F1 (never test).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from logsieve.data.splits import Splits
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.comparison import paired_markdown, paired_records
 from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer
+from logsieve.evaluation.noise import noise_markdown, noise_records
 from logsieve.evaluation.report import result_row, write_study_report
 from logsieve.features.counts import normal_profiles, write_profiles
+from logsieve.features.noise import flip_labels
 from logsieve.models.baselines import BASELINES, CountBaseline
 from logsieve.models.unsupervised import UNSUPERVISED
 from logsieve.training.runs import (
@@ -76,10 +78,11 @@ def run_baselines(
     split: DataConfig,
     external: ExternalTest | None = None,
     split_seed: int | None = None,
+    noise: float | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     for kind in BASELINES:
-        target = run_path(out, kind, seed, split_seed)
+        target = run_path(out, kind, seed, split_seed, noise)
         metrics = baseline_run(kind, seed, splits, target, data, split, external)
         extra = {"fit_seconds": metrics["fit_seconds"], "params": metrics["params"], "epochs": None,
                  **_validation_extra(metrics)}  # fmt: skip
@@ -106,6 +109,7 @@ def run_study(
     jobs: int = 1,
     external: ExternalTest | None = None,
     n_splits: int = 1,
+    label_noise: Sequence[float] = (),
 ) -> pl.DataFrame:
     """Train every (preset, seed) into ``out/runs/<preset>/seed-<k>``; write results.csv/.md and study.png.
 
@@ -114,7 +118,9 @@ def run_study(
     repeats everything on the random splits ``split_seed`` .. ``split_seed + K - 1``: the table is then the
     mean ± sd over splits x seeds and results.md adds every model's paired record against the best count
     baseline. ``external`` is also scored by every run. ``jobs`` > 1 trains that many runs at once in worker
-    processes, splitting the CPU threads between them.
+    processes, splitting the CPU threads between them. ``label_noise`` rates each retrain every model with
+    that share of the TRAINING labels flipped (validation and test untouched) and add a model x rate table;
+    rate 0 reuses the clean runs.
     """
     out = Path(out)
     console = console or Console(stderr=True)
@@ -123,10 +129,13 @@ def run_study(
     configs: list[RunConfig] = [resolve_preset(p, s, overrides, search_result) for p in presets for s in seeds]
     if n_splits > 1 and configs[0].data.split != "random":
         raise LogsieveError("--splits K > 1 needs the random split: a chronological split exists only once")
+    if label_noise and n_splits > 1:
+        raise LogsieveError("--label-noise runs on one split: drop --splits or --label-noise")
     first_seed = configs[0].data.split_seed
     split_seeds = [first_seed + i for i in range(n_splits)]
     rows: list[dict[str, Any]] = []
     per_split: list[dict[str, Any]] = []
+    noisy: list[dict[str, Any]] = []
     started = time.perf_counter()
     for split_seed in split_seeds:
         tag = None if n_splits == 1 else split_seed
@@ -137,6 +146,9 @@ def run_study(
             for seed in seeds:
                 new.extend(run_baselines(splits, seed, out, data, cfgs[0].data, external, tag))
         rows.extend(new if tag is None else [{"split": tag, **row} for row in new])
+        if label_noise:
+            noisy = _noise_rows(label_noise, cfgs, splits, out, data, progress, console, jobs, external,
+                                seeds if baselines else (), new)  # fmt: skip
         per_split.append({"split_seed": split_seed, "splits": split_summary(splits),
                           "label_conflicts": conflict_summary(splits.train, splits.test)})  # fmt: skip
     results = pl.DataFrame(rows, infer_schema_length=None)
@@ -157,6 +169,9 @@ def run_study(
         record.update(split_seeds=split_seeds, per_split=per_split, paired=paired)
         header += _splits_note(split_seeds, seeds, per_split)
         footer = paired_markdown(paired)
+    if label_noise:
+        record["label_noise"] = noise_records(pl.DataFrame(noisy, infer_schema_length=None))
+        footer += noise_markdown(record["label_noise"], list(label_noise))
     write_study_report(results, out, header, footer)
     write_json(out / "study.json", {**record, "seconds": time.perf_counter() - started})
     return results
@@ -172,11 +187,13 @@ def _study_one_split(
     jobs: int,
     external: ExternalTest | None,
     tag: int | None,
+    noise: float | None = None,
 ) -> list[dict[str, Any]]:
     """The RNN rows of one split, printing one line per finished run."""
     rows = []
-    where = "" if tag is None else f" split {tag}"
-    for i, (cfg, metrics) in enumerate(_train_all(configs, splits, out, data, progress, jobs, external, tag), 1):
+    where = ("" if tag is None else f" split {tag}") + ("" if noise is None else f" noise {noise:g}")
+    runs = _train_all(configs, splits, out, data, progress, jobs, external, tag, noise)
+    for i, (cfg, metrics) in enumerate(runs, 1):
         extra = {k: metrics[k] for k in ("fit_seconds", "params", "best_epoch", "epochs_run", "seconds_per_epoch")}
         extra.update(_validation_extra(metrics))
         rows.append(result_row(cfg.preset, "rnn", cfg.seed, metrics, extra))
@@ -184,6 +201,34 @@ def _study_one_split(
             f"[{i}/{len(configs)}] {cfg.preset}{where} seed {cfg.seed}: F1 {metrics['f1']:.4f} "
             f"(FP {metrics['confusion'][0][1]}, FN {metrics['confusion'][1][0]}) in {metrics['fit_seconds']:.0f}s"
         )
+    return rows
+
+
+def _noise_rows(
+    rates: Sequence[float],
+    configs: list[RunConfig],
+    splits: Splits,
+    out: Path,
+    data: DataInfo,
+    progress: bool,
+    console: Console,
+    jobs: int,
+    external: ExternalTest | None,
+    baseline_seeds: Sequence[int],
+    clean: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every model retrained per rate on the split with flipped TRAINING labels (seeded by the split seed,
+    so all models see the same mislabelled sessions); rate 0 is the clean rows, not a second training."""
+    rows: list[dict[str, Any]] = []
+    for rate in rates:
+        if rate == 0:
+            rows.extend({"noise": 0.0, **row} for row in clean)
+            continue
+        noisy = splits._replace(train=flip_labels(splits.train, rate, configs[0].data.split_seed))
+        new = _study_one_split(configs, noisy, out, data, progress, console, jobs, external, None, rate)
+        for seed in baseline_seeds:
+            new.extend(run_baselines(noisy, seed, out, data, configs[0].data, external, None, rate))
+        rows.extend({"noise": rate, **row} for row in new)
     return rows
 
 
@@ -212,10 +257,12 @@ def pick_run(results: pl.DataFrame, out: str | Path, which: str = "best") -> tup
     return run_path(Path(out), row["name"], row["seed"], row.get("split")), row
 
 
-def run_path(out: Path, name: str, seed: int, split_seed: int | None = None) -> Path:
-    """``runs/<name>/seed-<k>``; with several splits ``runs/<name>/split-<s>/seed-<k>``."""
+def run_path(out: Path, name: str, seed: int, split_seed: int | None = None, noise: float | None = None) -> Path:
+    """``runs/<name>/seed-<k>``; with several splits ``runs/<name>/split-<s>/seed-<k>``; a label-noise run
+    ``runs/<name>/noise-<rate>/seed-<k>`` so it never overwrites the clean one."""
     base = out / "runs" / name
-    return (base if split_seed is None else base / f"split-{split_seed}") / f"seed-{seed}"
+    base = base if split_seed is None else base / f"split-{split_seed}"
+    return (base if noise is None else base / f"noise-{noise:g}") / f"seed-{seed}"
 
 
 def _train_all(
@@ -227,16 +274,17 @@ def _train_all(
     jobs: int,
     external: ExternalTest | None = None,
     tag: int | None = None,
+    noise: float | None = None,
 ) -> Iterator[tuple[RunConfig, dict[str, Any]]]:
     """Yield (config, metrics) as runs finish; in order when ``jobs`` == 1."""
     if jobs <= 1 or len(configs) == 1:
         for cfg in configs:
-            yield cfg, train_run(cfg, splits, run_path(out, cfg.preset, cfg.seed, tag), data, progress, external)
+            yield cfg, train_run(cfg, splits, run_path(out, cfg.preset, cfg.seed, tag, noise), data, progress, external)
         return
     threads = 1  # small RNNs are latency-bound: one thread per process beats shared threads
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(threads,)) as pool:  # fmt: skip
-        futures = {pool.submit(train_run, cfg, splits, run_path(out, cfg.preset, cfg.seed, tag), data, False,
+        futures = {pool.submit(train_run, cfg, splits, run_path(out, cfg.preset, cfg.seed, tag, noise), data, False,
                                external): cfg for cfg in configs}  # fmt: skip
         for future in as_completed(futures):
             yield futures[future], future.result()
