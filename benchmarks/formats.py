@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from mining import ensure_drain3  # benchmarks/mining.py: the same private Drain3 venv
 
 from logsieve.artifacts import write_json
 from logsieve.parsing.accuracy import grouping_accuracy
@@ -40,7 +41,6 @@ from logsieve.parsing.mining import TemplateMiner
 from logsieve.parsing.reader import read_format
 
 REPO = Path(__file__).resolve().parents[1]
-DRAIN3 = "drain3==0.9.11"
 MAX_CHILDREN = 100
 
 # Runs inside the Drain3 virtualenv: argv = jobs.json result.json. Each job: lines file + Drain parameters.
@@ -88,15 +88,6 @@ for name, job in jobs.items():
                           "distinct_ids": distinct_ids, "distinct_templates": len(once.drain.clusters)}
 json.dump(out, open(sys.argv[2], "w"))
 """
-
-
-def ensure_drain3(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        print(f"creating {venv} with {DRAIN3} (once)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", DRAIN3], check=True)
-    return python
 
 
 def find_loghub(arg: str | None) -> Path:

@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-import skops.io as sio
 import torch
 from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -162,6 +161,8 @@ class CountBaseline:
             est = copy.copy(est)
             del est._optimizer
         with atomic_file(directory / ESTIMATOR) as tmp:
+            import skops.io as sio  # lazily: importing skops imports all of scikit-learn (seconds)
+
             sio.dump(est, tmp, compression=zipfile.ZIP_DEFLATED)  # forest arrays shrink ~10x
         write_json(directory / STATE, {
             **self.get_config(), "kind": self.kind, "threshold": self.threshold_,
@@ -211,6 +212,8 @@ class CountBaseline:
 def load_estimator(path: Path, kind: BaselineKind) -> Any:
     """skops-load a fitted estimator of ``kind``, trusting only ``TRUSTED[kind]`` beyond skops' defaults."""
     try:
+        import skops.io as sio  # lazily, as in save
+
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # noqa: BLE001 - a damaged zip or schema: any error means "not a model file"
         raise LogsieveError(f"{path}: not a readable skops model file ({type(exc).__name__}: {exc})") from None
