@@ -63,7 +63,8 @@ class EncodedSet:
         chunks = list(torch.split(order, batch_size))
         if shuffle and bucket:
             chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
-        yield from chunks
+        for chunk in chunks:  # longest first inside a batch, so packing needs no permutation
+            yield chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         lengths = self.lengths[idx]

@@ -50,7 +50,8 @@ class RNNClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """tokens (batch, time) int64, lengths (batch,) -> logits (batch,)."""
         lengths = lengths.clamp(min=1).cpu()
-        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        ordered = bool((lengths[:-1] >= lengths[1:]).all())  # batches come longest-first: no permutation needed
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=ordered)
         out, hidden = self.rnn(packed)
         features = self.dropout(self.norm(self._pool(out, hidden, tokens.shape[1])))
         if self.config.counts != "none":
@@ -69,13 +70,15 @@ class RNNClassifier(nn.Module):
             if self.config.bidirectional:  # forward state at the last step, backward state at the first
                 return torch.cat([h_n[-2], h_n[-1]], dim=-1)
             return h_n[-1]
+        if self.config.pooling == "max":  # -inf padding never wins the max: no mask needed
+            padded = pad_packed_sequence(out, batch_first=True, padding_value=float("-inf"), total_length=width)[0]
+            return padded.max(1).values
         padded, lengths = pad_packed_sequence(out, batch_first=True, total_length=width)
         mask = (torch.arange(width)[None, :] < lengths[:, None]).unsqueeze(-1)
         if self.config.pooling == "sum":  # keeps how often a pattern occurs (HDFS labels often hinge on counts)
             return (padded * mask).sum(1)
         if self.config.pooling == "mean":
             return (padded * mask).sum(1) / lengths[:, None].clamp(min=1).to(padded.dtype)
-        return padded.masked_fill(~mask, float("-inf")).max(1).values
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
