@@ -139,15 +139,19 @@ def iter_chunks(paths: Iterable[str | Path], chunk_bytes: int = CHUNK_BYTES) -> 
             yield from _stream_chunks(STDIN, sys.stdin.buffer, chunk_bytes)
             continue
         try:
-            with open(src, "rb") as f:
-                gz = f.read(2) == b"\x1f\x8b"
-            if gz:
+            if is_gzip(src):
                 with gzip.open(src, "rb") as f:
                     yield from _stream_chunks(src, f, chunk_bytes)
             else:
                 yield from _range_chunks(src, chunk_bytes)
         except OSError as exc:  # unreadable file (permissions, I/O error)
             raise DataError(src, f"cannot read ({exc.strerror or exc})") from None
+
+
+def is_gzip(src: str | Path) -> bool:
+    """Does the file start with the gzip magic? (Raises OSError when it cannot be read.)"""
+    with open(src, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
 
 
 def _range_chunks(src: str, chunk_bytes: int) -> Iterator[Chunk]:

@@ -90,7 +90,7 @@ def parse_logs_report(
     miner, fit = _miner_for(templates)
     stats = RejectStats(keep=rejects is not None)
     matcher = TemplateMatcher()
-    work = partial(_known_chunk, matcher) if miner is None else _content_chunk
+    work = partial(_known_chunk, matcher) if miner is None else content_lines
     sources = expand_paths(paths)
     order: deque[int] = deque()  # input-file index of each chunk handed out, in order
     parts: list[pl.DataFrame] = []
@@ -173,16 +173,22 @@ def _miner_for(templates: str | Path | TemplateMiner) -> tuple[TemplateMiner | N
 
 def _known_chunk(matcher: TemplateMatcher, chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
     """Worker: one chunk -> partial sessions of its lines that have a template and a block (line numbers from 0)."""
+    lines, stats = known_lines(matcher, chunk)
+    return group_lines(lines), stats
+
+
+def known_lines(matcher: TemplateMatcher, chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
+    """One chunk -> (blocks, timestamp, line_number (from 0), event) of its lines with a template and a block; a
+    function of its own so that the Ray backend (``distributed.py``) runs exactly this per-line parse."""
     good, stats = split_lines(chunk.read(), chunk.source, chunk.error, masked=True)
     good = with_block_ids(good.with_columns(event=matcher.codes(good["masked"])))
     for n, text in good.filter(pl.col("event").is_null()).select("n", "line").iter_rows():
         stats.add(chunk.source, n + 1, NO_TEMPLATE, text)
     good = _drop_unblocked(good.filter(pl.col("event").is_not_null()), stats)
-    lines = good.select("blocks", "timestamp", line_number="n", event=matcher.decode(good["event"]))
-    return group_lines(lines), stats
+    return good.select("blocks", "timestamp", line_number="n", event=matcher.decode(good["event"])), stats
 
 
-def _content_chunk(chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
+def content_lines(chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
     """Worker: one chunk -> (blocks, timestamp, line_number, content) of lines with a block; mining comes later."""
     good, stats = split_lines(chunk.read(), chunk.source, chunk.error)
     line = pl.col("line")  # the header check guarantees the first ": " ends the component
@@ -194,13 +200,18 @@ def _content_chunk(chunk: Chunk) -> tuple[pl.DataFrame, RejectStats]:
 
 def _mine(miner: TemplateMiner, fit: bool, lines: pl.DataFrame) -> pl.DataFrame:
     """Caller thread, in line order: template ids for a chunk's contents, then its partial sessions."""
+    return group_lines(mined_lines(miner, fit, lines))
+
+
+def mined_lines(miner: TemplateMiner, fit: bool, lines: pl.DataFrame) -> pl.DataFrame:
+    """``content_lines`` output -> the same lines with ``event`` (template id) instead of ``content``."""
     if lines.height:
         contents = lines["content"]
         events = miner.fit_transform(contents) if fit else miner.transform(contents)
         lines = lines.with_columns(event=events.cast(pl.String))
     else:
         lines = lines.with_columns(event=pl.lit(None, pl.String))
-    return group_lines(lines.drop("content"))
+    return lines.drop("content")
 
 
 def _drop_unblocked(lines: pl.DataFrame, stats: RejectStats) -> pl.DataFrame:

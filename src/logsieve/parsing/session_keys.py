@@ -50,6 +50,8 @@ def key_sessions(lines: pl.DataFrame) -> pl.DataFrame:
         aggs += [pl.col("timestamp").min().alias("start_time"), pl.col("timestamp").max().alias("end_time")]
     has_label = "label" in lines.columns
     aggs.append(pl.col("label").any().cast(pl.Int8) if has_label else pl.lit(None, pl.Int8).alias("label"))
-    out = rows.group_by("keys").agg(aggs).sort("_first").drop("_first").rename({"keys": "session_id"})
+    # maintain_order twice: sessions that start on the same line keep a fixed order (else polars' hash order)
+    out = rows.group_by("keys", maintain_order=True).agg(aggs).sort("_first", maintain_order=True)
+    out = out.drop("_first").rename({"keys": "session_id"})
     checked = validate_sessions(out, "sessions")
     return checked.with_columns(out["end_time"]) if has_time else checked
