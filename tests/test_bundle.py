@@ -145,7 +145,7 @@ CASES = {
     "missing manifest": ("tree", lambda b: (b / "manifest.json").unlink(), "not a logsieve bundle (no manifest.json)"),
     "damaged manifest": ("tree", lambda b: (b / "manifest.json").write_text("{"), "bundle manifest is damaged"),
     "newer format": ("tree", lambda b: _rewrite_manifest(b, lambda m: m.update(format_version=99)),
-                     "format version 99 is newer than this logsieve reads (1)"),
+                     "format version 99 is newer than this logsieve reads (2)"),
     "foreign manifest": ("tree", lambda b: (b / "manifest.json").write_text('{"name": "x"}'), "not a logsieve bundle"),
     "foreign directory": ("tree", _foreign, "not a logsieve bundle (no manifest.json)"),
     "path outside": ("tree", lambda b: _rewrite_manifest(b, _point_outside), "plain names inside the bundle"),

@@ -165,11 +165,12 @@ def join_labels(sessions: pl.DataFrame, labels: str | Path | pl.DataFrame | None
     return joined.select(order)
 
 
-def write_sessions(df: pl.DataFrame, path: str | Path) -> Path:
-    """Write a table atomically: Parquet keeps every column; CSV keeps id, label and space-joined events."""
+def write_sessions(df: pl.DataFrame, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write a table atomically: Parquet keeps every column (and ``metadata`` as key-value metadata: how the
+    sessions were parsed); CSV keeps id, label and space-joined events."""
     with atomic_file(path) as tmp:
         if Path(path).suffix == ".parquet":
-            df.write_parquet(tmp)
+            df.write_parquet(tmp, metadata=metadata)
         else:
             df.with_columns(pl.col("events").list.join(" ")).select("session_id", "label", "events").write_csv(tmp)
     return Path(path)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from logsieve.errors import LogsieveError
+from logsieve.parsing.options import ParseOptions
+
+R = TypeVar("R")
 
 app = typer.Typer(
     add_completion=False,
@@ -24,6 +29,73 @@ DataOpt = Annotated[
     Path, typer.Option("--data", "-d", help="Session file (CSV/gz/Parquet/Loghub) or raw logs (file, .gz, dir).")
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
+
+# --- raw logs of any format: parse, and --data of train/study/explore/search --------------------------------------
+RAW = "Raw logs of any format"
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="Log format: a shipped NAME (`logsieve formats`) or a FILE.", rich_help_panel=RAW),
+]
+SessionKeyOpt = Annotated[
+    str | None,
+    typer.Option("--session-key", help="Sessions by the ids this regex finds in a line (one group: its text).",
+                 rich_help_panel=RAW),
+]  # fmt: skip
+WindowOpt = Annotated[
+    str | None,
+    typer.Option("--window", help="Sessions by time windows of this length (60s, 5m, 1h).", rich_help_panel=RAW),
+]
+LinesOpt = Annotated[int | None, typer.Option("--lines", help="Sessions of N consecutive lines.", rich_help_panel=RAW)]
+StepOpt = Annotated[
+    str | None,
+    typer.Option("--step", help="Slide --window by this duration, or --lines by this many lines.",
+                 rich_help_panel=RAW),
+]  # fmt: skip
+LabelRegexOpt = Annotated[
+    str | None,
+    typer.Option("--label-regex", help="Per-line labels: a line matching this regex is anomalous.",
+                 rich_help_panel=RAW),
+]  # fmt: skip
+LabelFieldOpt = Annotated[
+    str | None,
+    typer.Option("--label-field", help="Per-line labels from this format field (anything but - is anomalous).",
+                 rich_help_panel=RAW),
+]  # fmt: skip
+TemplatesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--templates",
+        help="hdfs (E1..E30; HDFS only) | mine (learn templates from the text of every line, no labels) | PATH of "
+        "a saved miner JSON. Default: hdfs for HDFS, mine otherwise.",
+        rich_help_panel=RAW,
+    ),
+]
+
+
+RAW_OPTIONS = {
+    "log_format": FormatOpt, "session_key": SessionKeyOpt, "window": WindowOpt, "lines": LinesOpt, "step": StepOpt,
+    "label_regex": LabelRegexOpt, "label_field": LabelFieldOpt, "templates": TemplatesOpt,
+}  # fmt: skip
+
+
+def raw_log_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Give a command the raw-log options above in place of its ``raw`` parameter, which then receives them as
+    one ``ParseOptions``: defined once here, for every command that reads ``--data`` (typer knows no option
+    groups, so the decorated function shows typer the options in its signature)."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for name, p in signature.parameters.items() if name != "raw"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+             for name, annotation in RAW_OPTIONS.items()]  # fmt: skip
+
+    @functools.wraps(command)
+    def with_raw_options(*args: Any, **kwargs: Any) -> R:
+        given = {name: kwargs.pop(name, None) for name in RAW_OPTIONS}
+        given["format"] = given.pop("log_format")
+        return command(*args, raw=ParseOptions(**given), **kwargs)
+
+    with_raw_options.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    with_raw_options.__annotations__ = {p.name: p.annotation for p in [*kept, *added]}
+    return with_raw_options
 
 
 # --- commands -----------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from logsieve.cli.common import DataOpt, OutOpt, app, check_outputs, console, user_errors
+from logsieve.cli.common import DataOpt, OutOpt, app, check_outputs, console, raw_log_options, user_errors
 from logsieve.config import DEFAULT_DATA
+from logsieve.parsing.options import ParseOptions
 
 PANEL = "Data"
 
@@ -130,22 +131,44 @@ def parse_cmd(
         str | None,
         typer.Option("--label-field", help="Per-line labels from this format field (anything but - is anomalous)."),
     ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="local (this machine) | ray (Ray Data over a cluster: fixed templates, sessions by block or "
+            "--session-key; needs pip install 'logsieve[ray]' and the files readable by every node).",
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option("--address", help="With --backend ray: join this Ray cluster (else a local one).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="With --backend ray and no --address: CPUs of the local Ray.")
+    ] = None,
 ) -> None:
     """Turn raw logs into sessions (HDFS: one row per blk_ id; any format: by id, time window or run of lines),
     labelled per session (--labels) or per line (the format's label field, --label-field, --label-regex)."""
     import time
 
+    from logsieve.parsing.spec import hdfs_spec, made_spec, spec_metadata
     from logsieve.table import write_sessions
 
     start = time.perf_counter()
     with user_errors():
         check_outputs(out, rejects, save_miner)
+        on_ray = _on_ray(backend, address, workers)
         inputs: list[str | Path] = [Path(p) if p != "-" else p for p in logs]
         fast = _hdfs_fast_path(log_format, session_key, window, lines, step, label_regex, label_field)
         if fast:
             from logsieve.parsing.pipeline import parse_logs_report
 
-            res = parse_logs_report(inputs, labels=labels, templates=templates or "hdfs", rejects=rejects)
+            if on_ray:
+                from logsieve.parsing.distributed import parse_logs_ray
+
+                res = parse_logs_ray(inputs, labels, templates or "hdfs", rejects, address=address, workers=workers)
+            else:
+                res = parse_logs_report(inputs, labels=labels, templates=templates or "hdfs", rejects=rejects)
+            spec = hdfs_spec(res.miner)
         else:
             from logsieve.parsing.format_pipeline import SessionRule, parse_format_report
 
@@ -154,11 +177,20 @@ def parse_cmd(
             rule = SessionRule.of(key, window, lines, step)
             fmt = log_format or "HDFS"
             default_templates = "hdfs" if fmt.upper() == "HDFS" else "mine"
-            res = parse_format_report(
-                inputs, fmt, rule, labels=labels, label_regex=label_regex, label_field=label_field,
-                templates=templates or default_templates, rejects=rejects,
-            )  # fmt: skip
-        write_sessions(res.sessions, out)
+            if on_ray:
+                from logsieve.parsing.distributed import parse_format_ray
+
+                res = parse_format_ray(
+                    inputs, fmt, rule, labels=labels, label_regex=label_regex, label_field=label_field,
+                    templates=templates or default_templates, rejects=rejects, address=address, workers=workers,
+                )  # fmt: skip
+            else:
+                res = parse_format_report(
+                    inputs, fmt, rule, labels=labels, label_regex=label_regex, label_field=label_field,
+                    templates=templates or default_templates, rejects=rejects,
+                )  # fmt: skip
+            spec = made_spec(fmt, rule, label_regex, label_field, res.miner)
+        write_sessions(res.sessions, out, metadata=spec_metadata(spec))  # .parquet: train/export know the format
         if save_miner is not None and res.miner is not None:
             res.miner.save(save_miner)
     seconds = time.perf_counter() - start
@@ -177,9 +209,23 @@ def parse_cmd(
         soft_wrap=True,
     )
     console.print(f"sessions: [bold]{escape(str(out))}[/]", soft_wrap=True)
+    if out.suffix != ".parquet" and spec_metadata(spec):
+        console.print("[yellow]note:[/] CSV keeps no record of the format and templates (train and export would take "
+                      "it for HDFS); write .parquet to keep them", soft_wrap=True)  # fmt: skip
 
 
 _BLOCK_KEY = r"blk_-?[0-9]+"  # HDFS's session key (parsing.sessionize.BLOCK_RE)
+
+
+def _on_ray(backend: str, address: str | None, workers: int | None) -> bool:
+    """--backend ray? A wrong backend, or Ray options without it, is one clear error."""
+    from logsieve.errors import LogsieveError
+
+    if backend not in ("local", "ray"):
+        raise LogsieveError(f"--backend must be local or ray (got {backend!r})")
+    if backend == "local" and (address is not None or workers is not None):
+        raise LogsieveError("--address and --workers apply to --backend ray")
+    return backend == "ray"
 
 
 def _hdfs_fast_path(log_format: str | None, key: str | None, *others: object) -> bool:
@@ -192,6 +238,7 @@ def _hdfs_fast_path(log_format: str | None, key: str | None, *others: object) ->
 
 
 @app.command("explore", rich_help_panel=PANEL)
+@raw_log_options
 def explore_cmd(
     data: DataOpt,
     out: OutOpt,
@@ -200,6 +247,7 @@ def explore_cmd(
     ] = DEFAULT_DATA.split,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = DEFAULT_DATA.split_seed,
     labels: Annotated[Path | None, typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
+    raw: ParseOptions | None = None,  # the raw-log options (see raw_log_options)
 ) -> None:
     """Analyse a dataset before modelling: report.md, explore.json and plots in OUT."""
     import time
@@ -209,7 +257,7 @@ def explore_cmd(
     start = time.perf_counter()
     with user_errors():
         check_outputs(folder=out)
-        res = explore(data, out, split=split, seed=seed, labels=labels)  # type: ignore[arg-type]
+        res = explore(data, out, split=split, seed=seed, labels=labels, raw=raw)  # type: ignore[arg-type]
     s, sp = res.summary, res.summary["split"]
     seq = s["sequences"]
     rate = "no labels" if s["anomaly_rate"] is None else f"anomaly rate {100 * s['anomaly_rate']:.2f} %"

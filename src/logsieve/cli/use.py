@@ -21,9 +21,13 @@ def export_cmd(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write (replaced only if it is a bundle).")],
     templates: Annotated[
-        str,
-        typer.Option("--templates", help="How raw lines became events: hdfs (E1..E30) | PATH of the saved miner JSON."),
-    ] = "hdfs",
+        str | None,
+        typer.Option(
+            "--templates",
+            help="How raw lines became events: hdfs (E1..E30) | PATH of the saved miner JSON. Default: what the run "
+            "recorded (data from `parse --format` or `--data RAW --format`: format, sessions and miner), else hdfs.",
+        ),
+    ] = None,
 ) -> None:
     """Package a trained model as a bundle: manifest (config, vocabulary, threshold, metrics, hashes), weights,
     normal profiles."""
@@ -54,6 +58,7 @@ def verify_cmd(
     console.print(
         f"ok: {b.name} ({b.kind}, seed {m['seed']}), {len(b.vocabulary)} events, threshold "
         f"{b.threshold:.4f}, templates {b.templates}, {b.normal_profiles.height} normal profiles, "
+        f"raw lines: {b.parse.describe() if b.parse is not None else 'HDFS, blk_ sessions'}, "
         f"trained on {b.data.get('source')} (sha256 {str(b.data.get('sha256'))[:12]}…)",
         soft_wrap=True,
     )
@@ -63,7 +68,10 @@ def verify_cmd(
 def score_cmd(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Raw HDFS logs (files, .gz, directories, - for stdin) or session files (CSV/Parquet)."),
+        typer.Argument(
+            help="Raw logs in the bundle's format (files, .gz, directories, - for stdin) or session files "
+            "(CSV/Parquet)."
+        ),
     ],
     model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder (export or study --export).")],
     out: Annotated[
@@ -152,14 +160,16 @@ def watch_cmd(
         str,
         typer.Option(
             "--end-events",
-            help="Events that end a block (comma-separated; '' for none). Default: E23,E30, the NameNode deleting it.",
+            help="Events that end a block (comma-separated; '' for none). Default: E23,E30, the NameNode deleting it "
+            "(HDFS templates only; a mined bundle may name its own ids, M12).",
         ),
     ] = "E23,E30",
     end_grace: Annotated[
         str,
         typer.Option(
             "--end-grace",
-            help="Close a session this long (log time) after its first end event, so late lines still join it.",
+            help="Close a session this long (log time) after its first end event (a time window: after its end), "
+            "so late lines still join it.",
         ),
     ] = "30m",
     max_open: Annotated[
@@ -203,7 +213,8 @@ def watch_cmd(
         float, typer.Option("--poll", min=0.01, help="Seconds between looks at inputs that had nothing new.")
     ] = 0.25,
 ) -> None:
-    """Follow growing HDFS logs and write an alert (JSON line) per anomalous block session as it closes."""
+    """Follow growing logs (HDFS, or the bundle's own format) and write an alert (JSON line) per anomalous
+    session as it closes."""
     from logsieve.serving.bundle import load_bundle
     from logsieve.serving.watch import Watcher, make_options, parse_duration
 

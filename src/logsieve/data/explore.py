@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -28,6 +29,9 @@ from logsieve.data.explore_plots import (
 from logsieve.data.splits import SplitMethod, split_sessions
 from logsieve.errors import LogsieveError
 from logsieve.table import sequence_keys
+
+if TYPE_CHECKING:
+    from logsieve.parsing.options import ParseOptions
 
 
 def _keyed(df: pl.DataFrame) -> pl.DataFrame:
@@ -333,10 +337,12 @@ def explore(
     split: SplitMethod = DEFAULT_DATA.split,
     seed: int = DEFAULT_DATA.split_seed,
     labels: str | Path | None = None,
+    raw: ParseOptions | None = None,
 ) -> ExploreResult:
-    """Load ``data`` (any ``--data``, ``labels`` joined if given), compute the figures, write the report."""
+    """Load ``data`` (any ``--data``, ``labels`` joined if given, raw logs parsed as ``raw`` says), compute the
+    figures, write the report."""
     from logsieve.data.load import load_data
 
-    df = load_data(data, labels)
+    df = load_data(data, labels, raw)
     summary = summarize(df, split=split, seed=seed)
     return ExploreResult(summary, write_report(df, summary, out, source=Path(data).name))

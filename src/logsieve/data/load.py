@@ -3,12 +3,13 @@ into the session table (``logsieve.table``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from logsieve.errors import DataError
+from logsieve.errors import DataError, LogsieveError
 from logsieve.table import (
     ID_COLUMNS,
     check_unique_ids,
@@ -19,6 +20,9 @@ from logsieve.table import (
     read_csv,
     validate_sessions,
 )
+
+if TYPE_CHECKING:
+    from logsieve.parsing.spec import ParseOptions, ParseSpec
 
 SESSION_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 EVENT_COLUMNS = ("events", "Features", "EventSequence", "sequence", "Sequence")
@@ -32,19 +36,31 @@ class DataInfo:
     sha256: str
     sessions: int
     anomalies: int
+    parse: ParseSpec | None = field(default=None, repr=False, compare=False)  # None: HDFS, the shipped templates
 
     @classmethod
-    def of(cls, df: pl.DataFrame, source: str, sha256: str) -> DataInfo:
-        return cls(source, sha256, df.height, int(df["label"].sum() or 0))
+    def of(cls, df: pl.DataFrame, source: str, sha256: str, parse: ParseSpec | None = None) -> DataInfo:
+        return cls(source, sha256, df.height, int(df["label"].sum() or 0), parse)
+
+    def record(self) -> dict[str, Any]:
+        """What run records and reports keep as JSON: the fingerprint, and how raw lines were parsed in one line
+        (the spec itself, with its miner state, goes to the run's parse.json: it can be large)."""
+        out: dict[str, Any] = {"source": self.source, "sha256": self.sha256, "sessions": self.sessions,
+                               "anomalies": self.anomalies}  # fmt: skip
+        if self.parse is not None:
+            out["parse"] = self.parse.describe()
+        return out
 
 
-def load_with_info(path: str | Path, labels: str | Path | None = None) -> tuple[pl.DataFrame, DataInfo]:
-    """Load sessions and fingerprint the input file(s) (and the labels file, when given)."""
+def load_with_info(
+    path: str | Path, labels: str | Path | None = None, raw: ParseOptions | ParseSpec | None = None
+) -> tuple[pl.DataFrame, DataInfo]:
+    """Load sessions and fingerprint the input file(s) (and the labels file, when given); see ``load_parsed``."""
     from logsieve.artifacts import sha256_path
 
-    df = load_data(path, labels)
+    df, spec = load_parsed(path, labels, raw)
     sha = sha256_path(path) if labels is None else f"{sha256_path(path)}+{sha256_path(labels)}"
-    return df, DataInfo.of(df, str(path), sha)
+    return df, DataInfo.of(df, str(path), sha, spec)
 
 
 def is_session_file(path: Path) -> bool:
@@ -52,24 +68,69 @@ def is_session_file(path: Path) -> bool:
     return name.endswith(".parquet") or name.endswith(SESSION_SUFFIXES)
 
 
-def load_data(path: str | Path, labels: str | Path | None = None) -> pl.DataFrame:
-    """Load sessions from ``path``; raw HDFS logs (file, .gz, directory) are parsed and sessionized.
+def load_data(
+    path: str | Path, labels: str | Path | None = None, raw: ParseOptions | ParseSpec | None = None
+) -> pl.DataFrame:
+    """Load sessions from ``path``; raw logs (file, .gz, directory) are parsed and sessionized (see ``load_parsed``).
 
     ``labels`` is an ``anomaly_label.csv`` (BlockId, Normal/Anomaly) joined on session id.
     """
+    return load_parsed(path, labels, raw)[0]
+
+
+def load_parsed(
+    path: str | Path, labels: str | Path | None = None, raw: ParseOptions | ParseSpec | None = None
+) -> tuple[pl.DataFrame, ParseSpec | None]:
+    """Sessions of ``path`` and the spec they were parsed with (None: HDFS with the shipped templates).
+
+    A Parquet file written by ``parse`` carries its spec. Raw logs are parsed as ``raw`` says: options
+    (``--format``, a session rule, ...: templates are mined on all its lines) or a finished spec (a run's,
+    applied without learning); without either they are HDFS. A session file given with a spec must have been
+    parsed with the same templates, or its event ids would mean other things."""
+    from logsieve.parsing.spec import ParseOptions
+
     path = Path(path)
     if not path.exists():
         raise DataError(path, "file not found")
-    if path.is_file() and path.name.lower().endswith(".parquet"):
-        df = load_session_parquet(path)
-        return validate_sessions(join_labels(df, labels), path) if labels else df
+    options = raw if isinstance(raw, ParseOptions) and raw.given else None
     if path.is_file() and is_session_file(path):
-        return load_loghub(path, labels)
-    from logsieve.parsing.pipeline import (
-        parse_logs,  # raw logs: imported lazily, heavier path
-    )
+        if options is not None:
+            flags = " ".join(options.cli_args()[::2])
+            raise LogsieveError(f"{path} is a session file: {flags} apply to raw logs (a session file written by "
+                                "`logsieve parse` carries how it was parsed)")  # fmt: skip
+        return _session_file(path, labels, None if isinstance(raw, ParseOptions) else raw)
+    from logsieve.parsing.spec import apply_spec, parse_raw  # raw logs: imported lazily, heavier path
 
-    return parse_logs([path], labels=labels)
+    if options is not None:
+        res, spec = parse_raw([path], options, labels)
+    elif raw is not None and not isinstance(raw, ParseOptions):
+        res, spec = apply_spec([path], raw, labels), raw
+    else:
+        from logsieve.parsing.pipeline import parse_logs
+
+        return parse_logs([path], labels=labels), None
+    return res.sessions, None if spec.is_default else spec
+
+
+def _session_file(
+    path: Path, labels: str | Path | None, expected: ParseSpec | None
+) -> tuple[pl.DataFrame, ParseSpec | None]:
+    from logsieve.parsing.spec import hdfs_spec, read_parquet_spec
+
+    spec = None
+    if path.name.lower().endswith(".parquet"):
+        df = load_session_parquet(path)
+        df = validate_sessions(join_labels(df, labels), path) if labels else df
+        spec = read_parquet_spec(path)
+    else:
+        df = load_loghub(path, labels)
+    if expected is not None and (spec or hdfs_spec()).events_sha256() != expected.events_sha256():
+        raise DataError(
+            path,
+            f"parsed with other templates than expected ({expected.describe()}), so its event ids "
+            "mean other things; parse its raw logs with the same --templates, or pass the raw logs",
+        )
+    return df, spec
 
 
 def parse_events(column: pl.Series, path: Path) -> pl.Series:

@@ -50,14 +50,41 @@ def time_windows(
     _require(lines, "timestamp")
     rows = lines.sort("timestamp", "line_number", maintain_order=True)
     size_us, every_us = _us(size), _us(every)
-    t = pl.col("timestamp").dt.epoch("us")
-    # window k covers [k*every, k*every + size): a line at t is in k = ceil((t - size + 1) / every) .. floor(t / every)
-    first = (t - size_us + 1 + every_us - 1).floordiv(every_us)  # ceil for the integer division
-    last = t.floordiv(every_us)
-    exploded = rows.with_columns(window=pl.int_ranges(first, last + 1)).explode("window")
+    exploded = rows.with_columns(window=time_window_range(pl.col("timestamp"), size_us, every_us)).explode("window")
     out = _group(exploded, "window")
-    starts = pl.from_epoch(out["window"] * every_us, time_unit="us")
-    return _finish(out, starts.dt.strftime("%Y-%m-%dT%H:%M:%S%.f").alias("session_id"))
+    return _finish(out, out.select(time_window_id(pl.col("window"), every_us).alias("session_id")).to_series())
+
+
+def window_lengths(window: str, step: str | None) -> tuple[int, int]:
+    """``--window`` and ``--step`` in whole microseconds (``watch`` and ``serve`` window lines as ``parse`` does)."""
+    size = parse_duration(window, "--window")
+    every = size if step is None else parse_duration(step, "--step")
+    return _us(size), _us(every)
+
+
+def time_window_range(time: pl.Expr, size_us: int, every_us: int) -> pl.Expr:
+    """The windows covering each line's time: window k covers [k*every, k*every + size), so a line at t is in
+    k = ceil((t - size + 1) / every) .. floor(t / every)."""
+    t = time.dt.epoch("us")
+    first = (t - size_us + 1 + every_us - 1).floordiv(every_us)  # ceil for the integer division
+    return pl.int_ranges(first, t.floordiv(every_us) + 1)
+
+
+def time_window_id(window: pl.Expr, every_us: int) -> pl.Expr:
+    """Window k's session id: its start time."""
+    return pl.from_epoch(window * every_us, time_unit="us").dt.strftime("%Y-%m-%dT%H:%M:%S%.f")
+
+
+def line_window_range(i: pl.Expr, size: int, step: int) -> pl.Expr:
+    """The windows of ``size`` lines every ``step`` lines that hold line ``i`` (0-based)."""
+    i = i.cast(pl.Int64)
+    first = (i - size + 1 + step - 1).floordiv(step).clip(lower_bound=0)
+    return pl.int_ranges(first, i.floordiv(step) + 1)
+
+
+def line_window_id(window: pl.Expr, step: int) -> pl.Expr:
+    """Window k's session id: ``L`` and the number of its first line."""
+    return "L" + (window * step + 1).cast(pl.String)
 
 
 def line_windows(lines: pl.DataFrame, size: int, step: int | None = None) -> pl.DataFrame:
@@ -71,11 +98,9 @@ def line_windows(lines: pl.DataFrame, size: int, step: int | None = None) -> pl.
             f"the step ({step} lines) must not exceed the window ({size} lines): lines would be skipped"
         )
     rows = lines.sort("line_number", maintain_order=True).with_row_index("i")
-    i = pl.col("i").cast(pl.Int64)
-    first = (i - size + 1 + step - 1).floordiv(step).clip(lower_bound=0)
-    exploded = rows.with_columns(window=pl.int_ranges(first, i.floordiv(step) + 1)).explode("window")
+    exploded = rows.with_columns(window=line_window_range(pl.col("i"), size, step)).explode("window")
     out = _group(exploded, "window")
-    return _finish(out, ("L" + (out["window"] * step + 1).cast(pl.String)).alias("session_id"))
+    return _finish(out, out.select(line_window_id(pl.col("window"), step).alias("session_id")).to_series())
 
 
 def _group(rows: pl.DataFrame, key: str) -> pl.DataFrame:

@@ -53,7 +53,7 @@ def write_report(optuna_study: optuna.Study, space: Space, settings: SearchSetti
                    "grid_points": space.size},
         "seconds": round(seconds, 1), "jobs": jobs, "storage": url,
         "study_name": name,  # the --study-name (optuna's word); key kept for files already written
-        "data": data.__dict__, "trial_seconds_sum": round(float(table["seconds"].fill_null(0).sum()), 1),
+        "data": data.record(), "trial_seconds_sum": round(float(table["seconds"].fill_null(0).sum()), 1),
     }  # fmt: skip
     atomic_write_text(out / "trials.csv", table.write_csv())
     write_json(out / "search_result.json", result)

@@ -76,6 +76,12 @@ class EventSource:
         )
         return rows, stats
 
+    closes_when_full = False  # only windows of N lines do (``FormatEventSource``)
+
+    def number(self, rows: pl.DataFrame, first: int) -> tuple[pl.DataFrame, int]:
+        """Block sessions need no numbering in line order (see ``FormatEventSource.number``)."""
+        return rows, 0
+
     def decode(self, events: pl.Series) -> pl.Series:
         """List[UInt16] codes -> List[String] event ids."""
         n = len(self.names)

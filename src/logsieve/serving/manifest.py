@@ -12,14 +12,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from logsieve.artifacts import read_json, sha256_file, versions
 from logsieve.config import Frozen, validation_summary
 from logsieve.errors import LogsieveError
+from logsieve.parsing.spec import ParseSpec
 
 FORMAT: Literal["logsieve-bundle"] = "logsieve-bundle"
-FORMAT_VERSION = 1  # bump when a reader of the previous version would misread a new bundle
+FORMAT_VERSION = 2  # the newest this reads; bump when a reader of the previous version would misread a new bundle
+PLAIN_VERSION = 1  # what a bundle without a parse spec (HDFS blk_ sessions) is still written as, for older readers
 MANIFEST = "manifest.json"
 RUN_MARKS = ("config.json", "metrics.json")  # a run directory's record, for a helpful error
 
@@ -61,6 +63,15 @@ class Manifest(Frozen):
     versions: dict[str, str]  # the environment that exported (and self-checked) the bundle
     trained_with: dict[str, str]  # the environment of the training run
     files: dict[str, FileEntry]
+    # How raw lines become sessions (format, session rule, per-line labels; the miner state is ``templates``'
+    # file). None: HDFS lines in blk_ sessions, as every bundle before format version 2.
+    parse: ParseSpec | None = None
+
+    @model_validator(mode="after")
+    def _parse_agrees(self) -> Manifest:
+        if self.parse is not None and self.parse.templates != self.templates.source:
+            raise ValueError(f"parse.templates {self.parse.templates!r} but templates.source {self.templates.source!r}")
+        return self
 
     @field_validator("files")
     @classmethod
@@ -70,6 +81,12 @@ class Manifest(Frozen):
         if bad:
             raise ValueError(f"file names must be plain names inside the bundle, got {bad}")
         return files
+
+
+def format_version(parse: ParseSpec | None) -> int:
+    """Version 2 only for a bundle that records a parse spec: a version-1 reader would parse its raw lines as
+    HDFS; any other bundle stays readable by logsieve versions from before parse specs."""
+    return FORMAT_VERSION if parse is not None else PLAIN_VERSION
 
 
 def environment() -> dict[str, str]:

@@ -89,12 +89,15 @@ class OpenSessions:
         return int(sum(g.estimated_size() for g in self._gens))
 
     def add(self, rows: pl.DataFrame) -> None:
-        """Merge rows (session_id, event, time, seq) given in line order."""
+        """Merge rows (session_id, event, time, seq, optionally end_at: when the session is over) given in line
+        order."""
         if rows.height == 0:
             return
         time, event = pl.col("time"), pl.col("event")
         in_order = rows["time"].is_sorted()
         ends = time.filter(event.is_in(self.end_codes)).min() if self.end_codes else pl.lit(None, TIME)
+        if "end_at" in rows.columns:  # time or line windows: over at their end (serving.format_events)
+            ends = pl.min_horizontal(ends, pl.col("end_at").min())
         part = rows.group_by("session_id").agg(
             events=pack(time, event),
             first_seq=pl.col("seq").first(),

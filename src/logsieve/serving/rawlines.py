@@ -12,7 +12,7 @@ import polars as pl
 
 from logsieve.parsing.lines import MALFORMED, RejectStats
 from logsieve.serving.bundle import Bundle
-from logsieve.serving.events import EventSource
+from logsieve.serving.format_events import event_source
 
 SOURCE = "request"
 _BREAKS = ("\n", "\r")
@@ -26,7 +26,7 @@ class LineSessionizer:
     """Built once per bundle; safe to call from several request threads at once (as ``EventSource`` is)."""
 
     def __init__(self, bundle: Bundle) -> None:
-        self.source = EventSource(bundle)
+        self.source = event_source(bundle)  # HDFS blk_ sessions, or any format as the bundle's parse spec says
 
     def __call__(self, lines: list[str]) -> tuple[pl.DataFrame, RejectStats]:
         """Lines -> (sessions with the columns of SESSIONS_SCHEMA, in order of first line; reject statistics).
@@ -41,6 +41,7 @@ class LineSessionizer:
         number = pl.Series([i + 1 for i, ok in enumerate(whole) if ok], dtype=pl.Int64)  # kept line -> request line
         data = ("\n".join(kept) + "\n").encode("utf-8", "surrogatepass") if kept else b""
         rows, stats = self.source.parse(data, SOURCE)
+        rows, _ = self.source.number(rows, 0)  # windows of N lines count the request's lines
         if broken := len(clean) - len(kept):
             stats.lines += broken
             stats.counts[MALFORMED] += broken

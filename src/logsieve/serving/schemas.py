@@ -45,7 +45,7 @@ class ScoreRequest(BaseModel):
     )  # fmt: skip
 
     sessions: list[SessionIn] | None = Field(None, min_length=1, description="sessions to score")
-    lines: list[str] | None = Field(None, min_length=1, description="raw HDFS log lines")
+    lines: list[str] | None = Field(None, min_length=1, description="raw log lines (HDFS, or the bundle's format)")
     explain: bool = Field(
         False, description="explain each alert (anomaly or new event): weighing events, nearest normal, tree path"
     )

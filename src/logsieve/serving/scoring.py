@@ -25,6 +25,7 @@ from logsieve.table import sequence_keys
 if TYPE_CHECKING:
     from logsieve.parsing.lines import RejectStats
     from logsieve.parsing.mining import TemplateMiner
+    from logsieve.parsing.spec import ParseSpec
 
 SCORE_SCHEMA: dict[str, pl.DataType] = {
     "session_id": pl.String(),
@@ -91,7 +92,8 @@ class ScoreInput:
 
 def load_inputs(bundle: Bundle, inputs: Sequence[str | Path], labels: str | Path | None = None) -> ScoreInput:
     """Session files (CSV/.csv.gz/Parquet, labels optional) or raw logs (files, .gz, directories, ``-``),
-    not both; raw logs are parsed with the bundle's template source and located (source, first/last line)."""
+    not both; raw logs are parsed as the bundle's parse spec says (format, templates without learning, session
+    rule, per-line labels if the format has them) and located (source, first/last line)."""
     from logsieve.data.load import is_session_file
 
     if not inputs:
@@ -100,26 +102,33 @@ def load_inputs(bundle: Bundle, inputs: Sequence[str | Path], labels: str | Path
     if len(kinds) > 1:
         raise LogsieveError("give either session files (CSV/Parquet) or raw logs, not both in one call")
     if kinds == {True}:
-        sessions = _session_files([Path(p) for p in inputs])
+        sessions = _session_files([Path(p) for p in inputs], bundle)
         if labels is not None:
             from logsieve.table import join_labels
 
             sessions = join_labels(sessions, labels)
         return ScoreInput(sessions)
-    from logsieve.parsing.pipeline import locate_sessions, parse_logs_report
+    from logsieve.parsing.pipeline import locate_sessions
+    from logsieve.parsing.spec import apply_spec
 
-    res = parse_logs_report([p if str(p) == "-" else Path(p) for p in inputs], labels, bundle_templates(bundle))
+    paths = [p if str(p) == "-" else Path(p) for p in inputs]
+    res = apply_spec(paths, bundle_spec(bundle), labels, where=f"bundle {bundle.name!r}")
     return ScoreInput(locate_sessions(res.sessions, res.files), res.files, res.stats)
 
 
-def _session_files(paths: list[Path]) -> pl.DataFrame:
+def _session_files(paths: list[Path], bundle: Bundle) -> pl.DataFrame:
     from logsieve.data.load import load_session_csv, read_parquet
+    from logsieve.parsing.spec import read_parquet_spec
     from logsieve.table import check_unique_ids, validate_sessions
 
     tables = []
     for path in paths:
         if path.name.lower().endswith(".parquet"):
             df = read_parquet(path)
+            spec = read_parquet_spec(path)  # written by parse: its event ids must be the bundle's
+            if spec is not None and spec.events_sha256() != bundle_spec(bundle).events_sha256():
+                raise DataError(path, f"parsed with other templates ({spec.describe()}) than the bundle's, so its "
+                                "event ids mean other things; score the raw logs instead")  # fmt: skip
             if "label" not in df.columns:  # labels are optional when scoring
                 df = df.with_columns(label=pl.lit(None, pl.Int8))
             tables.append(validate_sessions(df, path))
@@ -130,6 +139,20 @@ def _session_files(paths: list[Path]) -> pl.DataFrame:
     sessions = pl.concat(tables, how="diagonal_relaxed")
     check_unique_ids(sessions["session_id"], ", ".join(map(str, paths)))  # ids must be unique across the files
     return sessions
+
+
+def bundle_spec(bundle: Bundle) -> ParseSpec:
+    """How raw lines become this bundle's sessions: its parse spec, or for a bundle without one (all bundles before
+    format version 2) HDFS lines in blk_ sessions with its template source."""
+    from logsieve.parsing.spec import hdfs_spec
+
+    if bundle.parse is not None:
+        return bundle.parse
+    if bundle.templates == "hdfs":
+        return hdfs_spec()
+    if bundle.templates != "miner" or bundle.miner_state is None:
+        raise LogsieveError(f"bundle {bundle.name!r}: unknown template source {bundle.templates!r}")
+    return hdfs_spec().model_copy(update={"templates": "miner", "miner": bundle.miner_state})
 
 
 def bundle_templates(bundle: Bundle) -> str | TemplateMiner:

@@ -7,7 +7,9 @@ E23/E30) is ``--end-grace`` old, or when it had no line for ``--idle``, both by 
 in the log), so replaying an old log behaves like following a live one; when the log goes quiet the clock goes
 on with WALL time. ``--max-open`` bounds memory by evicting the least recently active sessions; Ctrl-C/SIGTERM
 and the end of ``--once`` input flush what is open; all three are scored and marked ``"partial": true``.
-``--state`` makes it restartable after ``kill -9`` (see ``checkpoint`` for the guarantee).
+``--state`` makes it restartable after ``kill -9`` (see ``checkpoint`` for the guarantee). A bundle of another
+log format reads lines with ``format_events``: keyed sessions close by ``--idle``, a time window once log time
+passes its end plus ``--end-grace``, a window of N lines when it is full.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -35,7 +37,7 @@ from logsieve.parsing.lines import STDIN, RejectStats
 from logsieve.serving.alerts import AlertWriter, alert_lines
 from logsieve.serving.bundle import Bundle
 from logsieve.serving.checkpoint import read_state, write_state, written_since
-from logsieve.serving.events import EventSource
+from logsieve.serving.format_events import event_source
 from logsieve.serving.open_sessions import (
     EOF,
     EVICTED,
@@ -116,7 +118,9 @@ class Watcher:
                  say: Callable[[str], None] | None = None) -> None:  # fmt: skip
         self.bundle, self.options = bundle, options or WatchOptions()
         self.say = say or (lambda msg: print(f"watch: {msg}", file=sys.stderr, flush=True))
-        self.events = EventSource(bundle)
+        self.events = event_source(bundle)  # HDFS blk_ sessions, or any format as the bundle's parse spec says
+        self.grace = 0.0 if self.events.closes_when_full else self.options.end_grace  # time windows wait it too
+        self.good = 0  # lines with a template over all runs: windows of N lines count them
         self.sessions = OpenSessions(self.events.end_codes(self.options.end_events))
         self.stats = RejectStats()
         self.counts: Counter[str] = Counter()
@@ -167,6 +171,7 @@ class Watcher:
         try:
             self.sessions.load_ipc(sessions)
             self.seq = int(meta["seq"])
+            self.good = int(meta.get("good", 0))
             self.log_now = datetime.fromisoformat(meta["log_now"]) if meta.get("log_now") else None
             self.skip = Counter({str(k): int(v) for k, v in meta.get("skip", {}).items()})
             positions = {p: Position.from_dict(d) for p, d in meta["inputs"].items()}
@@ -233,8 +238,10 @@ class Watcher:
         self.stats.merge(stats, piece.source, 0)
         if stats.lines:
             self._wall_line = time.monotonic()
+        rows, used = self.events.number(rows, self.good)
+        self.good += used
         if rows.height:
-            newest = rows["time"].max()
+            newest = cast(datetime, rows["time"].max())
             self.log_now = newest if self.log_now is None else max(self.log_now, newest)
             self.sessions.add(rows.with_columns(seq=pl.col("n") + self.seq).drop("n"))
         self.seq += stats.lines
@@ -259,7 +266,7 @@ class Watcher:
         if self.log_now is not None and self.sessions.height:
             extra = time.monotonic() - self._wall_line if quiet else 0.0
             clock = self.log_now + timedelta(seconds=max(0.0, extra))
-            done = self.sessions.close(clock, self.log_now, self.options.idle, self.options.end_grace)
+            done = self.sessions.close(clock, self.log_now, self.options.idle, self.grace)
             self._emit(done)
             if quiet and done.height and self.state_path is not None:
                 self.checkpoint()  # closing by wall time does not replay the same way: record it at once
@@ -323,6 +330,7 @@ class Watcher:
         meta = {
             "inputs": {f.source: f.position.to_dict() for f in self.followers if f.position is not None},
             "seq": self.seq,
+            "good": self.good,
             "log_now": self.log_now.isoformat() if self.log_now is not None else None,
             "skip": dict(self.skip),
             "out": {"path": str(self.out_path), "offset": offset} if offset is not None else None,
