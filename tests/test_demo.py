@@ -15,6 +15,7 @@ def test_demo_trains_exports_and_explains_alerts_on_a_fresh_day(tmp_path):
     text = report.read_text()
     manifest = json.loads((tmp_path / "demo" / "bundle" / "manifest.json").read_text())
     assert manifest["name"] in text  # the exported model is the one the report names
+    assert "(study/report.html)" in text and (tmp_path / "demo" / "study" / "report.html").is_file()  # the study page
     fresh = text.split("## A fresh day of logs, scored with the exported bundle")[1]
     assert "Against the simulator's labels: F1" in fresh
     assert "### Top 5 alerts" in fresh

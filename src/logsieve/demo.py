@@ -62,7 +62,7 @@ def run_demo(
     t = time.perf_counter()
     info = DataInfo.of(parsed.sessions, str(sessions_path), sha256_path(sessions_path))
     results = run_study(parsed.sessions, info, out / "study", list(presets), [seed], progress=progress, console=console)
-    step("trained, evaluated and compared (study/results.md)", t)
+    step("trained, evaluated and compared (study/results.md, study/report.html)", t)
 
     t = time.perf_counter()
     run_dir, chosen = pick_run(results, out / "study")
@@ -78,7 +78,8 @@ def run_demo(
     report = _report(logs, explored.summary, summary, timings, blocks, seed)
     report += _new_day_report(chosen, day.lines, scored)
     path = atomic_write_text(out / "README.md", report)
-    console.print(f"report: [bold]{path}[/] (total {sum(timings.values()):.0f}s)")
+    console.print(f"report: [bold]{path}[/] (total {sum(timings.values()):.0f}s); "
+                  f"study page: [bold]{out / 'study' / 'report.html'}[/]")  # fmt: skip
     return path
 
 
@@ -92,6 +93,8 @@ def _report(logs, explored: dict, summary, timings: dict[str, float], blocks: in
         f"{seq['distinct']:,} distinct sequences. Full analysis: `explore/report.md`.\n",
         "## Results on the held-out test split\n",
         markdown_table(summary),
+        "The whole study on one page (tables, precision–recall curves, confusion matrices, training curves, "
+        "label conflicts), a single file to open in any browser: [`study/report.html`](study/report.html).\n",
         "Per-run details (config, metrics, history, training curve, weights): `study/runs/`.\n",
         "## Time per stage\n",
         *[f"- {name}: {sec:.1f}s" for name, sec in timings.items()],

@@ -8,7 +8,7 @@ import sys
 import typer
 
 # isort: off  (the help lists panels in the order their commands register)
-from logsieve.cli import data, study, use  # noqa: F401
+from logsieve.cli import data, report, study, use  # noqa: F401
 
 # isort: on
 from logsieve.cli.common import app, console
