@@ -20,10 +20,12 @@ from logsieve.cli.common import (
     check_outputs,
     chosen_presets,
     console,
+    raw_log_options,
     set_threads,
     user_errors,
 )
 from logsieve.errors import LogsieveError
+from logsieve.parsing.options import ParseOptions
 from logsieve.search.settings import DEFAULT_SETTINGS, TRIALS_DB, TRIALS_NAME
 
 if TYPE_CHECKING:
@@ -107,6 +109,7 @@ def presets_cmd() -> None:
 
 
 @app.command("train", rich_help_panel=PANEL)
+@raw_log_options
 def train_cmd(
     data: DataOpt,
     out: OutOpt,
@@ -119,6 +122,7 @@ def train_cmd(
     threads: ThreadsOpt = 1,
     test: TestOpt = None,
     test_labels: TestLabelsOpt = None,
+    raw: ParseOptions | None = None,  # the raw-log options (see raw_log_options)
 ) -> None:
     """Train one preset; writes a run directory (config, metrics, history, curve, weights) to OUT."""
     from logsieve.config import parse_overrides, resolve_preset
@@ -129,7 +133,7 @@ def train_cmd(
     with user_errors():
         check_outputs(folder=out)
         cfg = resolve_preset(preset, seed, parse_overrides(overrides), search_result)
-        sessions, info = load_with_info(data, labels)
+        sessions, info = load_with_info(data, labels, raw)
         external = _external(test, test_labels, info)
         metrics = train_run(cfg, make_splits(sessions, cfg, data), out, info, progress, external)
     (tn, fp), (fn, tp) = metrics["confusion"]
@@ -185,6 +189,7 @@ def evaluate_cmd(
 
 
 @app.command("study", rich_help_panel=PANEL)
+@raw_log_options
 def study_cmd(
     data: DataOpt,
     out: OutOpt,
@@ -194,7 +199,7 @@ def study_cmd(
     overrides: SetOpt = None,
     search_result: SearchOpt = None,
     baselines: Annotated[
-        bool, typer.Option(help="Add decision tree, random forest, logistic regression, count MLP.")
+        bool, typer.Option(help="Add the zoo: count baselines (tree, forest, 1-NN, SVM, ...), iForest, PCA, DeepLog.")
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs trained at once (processes, 1 thread each).")] = 2,
@@ -224,8 +229,9 @@ def study_cmd(
             "labels flipped (validation/test untouched); adds a label-noise table.",
         ),
     ] = None,
+    raw: ParseOptions | None = None,  # the raw-log options (see raw_log_options)
 ) -> None:
-    """Run the comparison study: results.csv, results.md (mean ± sd, sorted by F1), study.png, run dirs."""
+    """Run the comparison study: results.csv, results.md (mean ± sd, sorted by F1), report.html, run dirs."""
     from logsieve.config import parse_overrides
     from logsieve.data.load import load_with_info
     from logsieve.evaluation.report import aggregate
@@ -249,7 +255,7 @@ def study_cmd(
 
             check_export_choice(export, chosen, baselines)
             check_bundle_target(bundle_dir)
-        sessions, info = load_with_info(data, labels)
+        sessions, info = load_with_info(data, labels, raw)
         external = _external(test, test_labels, info)
         results = run_study(
             sessions,
@@ -274,7 +280,8 @@ def study_cmd(
             export_bundle(run_dir, bundle_dir)
     best = aggregate(results).row(0, named=True)
     console.print(
-        f"best: {best['name']} F1 {best['f1_mean']:.4f}; table: [bold]{escape(str(out / 'results.md'))}[/]",
+        f"best: {best['name']} F1 {best['f1_mean']:.4f}; table: [bold]{escape(str(out / 'results.md'))}[/], "
+        f"page: [bold]{escape(str(out / 'report.html'))}[/]",
         soft_wrap=True,
     )
     if export is not None:
@@ -286,6 +293,7 @@ def study_cmd(
 
 
 @app.command("search", rich_help_panel=PANEL)
+@raw_log_options
 def search_cmd(
     data: DataOpt,
     out: Annotated[
@@ -327,6 +335,7 @@ def search_cmd(
     labels: Annotated[Path | None, typer.Option("--labels", help="anomaly_label.csv to join.")] = None,
     overrides: SetOpt = None,
     test: Annotated[Path | None, typer.Option("--test", help="Refused: a search never looks at a test set.")] = None,
+    raw: ParseOptions | None = None,  # the raw-log options (see raw_log_options)
 ) -> None:
     """Search hyper-parameters on validation F1 (optuna; resumable; pruned); writes the *-grid* result file."""
     import shlex
@@ -348,12 +357,13 @@ def search_cmd(
             raise LogsieveError("--pruner must be halving|median|none and --backend process|ray")
         settings = SearchSettings(preset, epochs, patience, pruner, min_epochs, trials, seed)  # type: ignore[arg-type]
         chosen = load_space(space, preset)
-        sessions, info = load_with_info(data, labels)
+        sessions, info = load_with_info(data, labels, raw)
         given = {"--data": data, "--labels": labels, "--preset": preset, "--space": space, "--jobs": jobs,
                  "--storage": storage, "--trials": trials, "--epochs": epochs, "--patience": patience,
                  "--pruner": pruner, "--min-epochs": min_epochs, "--seed": seed, "--out": out}  # fmt: skip
         command = " ".join(["logsieve search",
                             *(f"{k} {shlex.quote(str(v))}" for k, v in given.items() if v is not None),
+                            *map(shlex.quote, raw.cli_args() if raw else []),
                             *(f"--set {shlex.quote(o)}" for o in overrides or [])])  # fmt: skip
         res = run_search(
             sessions,

@@ -27,6 +27,10 @@ from logsieve.config import RunConfig, validation_summary
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import PROFILE_SCHEMA, normal_profiles, read_profiles, write_profiles
 from logsieve.models.baselines import BASELINES, ESTIMATOR, STATE, CountBaseline
+from logsieve.models.deeplog import STATE as DEEPLOG_STATE
+from logsieve.models.deeplog import WEIGHTS as DEEPLOG_WEIGHTS
+from logsieve.models.deeplog import DeepLog
+from logsieve.parsing.spec import ParseSpec, read_spec
 from logsieve.serving.manifest import (
     MANIFEST,
     Manifest,
@@ -34,6 +38,7 @@ from logsieve.serving.manifest import (
     Truncation,
     environment,
     file_entry,
+    format_version,
     read_manifest,
     verify_files,
     version_drift,
@@ -48,7 +53,9 @@ MINER = "miner.json"
 CHECK = "self_check.json"
 PROBE_LIMIT = 256  # most common normal profiles used as self-check probes (plus one per vocabulary event)
 TOLERANCE = 1e-5  # float32 RNN scores may move in the 7th digit across CPUs; a real change is far larger
-LIBRARIES = {"rnn": ("torch", "safetensors"), "baseline": ("scikit-learn", "skops")}
+LIBRARIES = {"rnn": ("torch", "safetensors"), "baseline": ("scikit-learn", "skops"),
+             "deeplog": ("torch", "safetensors")}  # fmt: skip
+DEEPLOG_FILES = (DEEPLOG_WEIGHTS, DEEPLOG_STATE)  # what DeepLog.save writes; the bundle keeps both as they are
 
 
 class BundleWarning(UserWarning):
@@ -56,7 +63,7 @@ class BundleWarning(UserWarning):
 
 
 class SessionScorer(Protocol):
-    """What every detector kind offers (``Detector``, ``CountBaseline``)."""
+    """What every detector kind offers (``Detector``, ``CountBaseline``, ``DeepLog``)."""
 
     threshold_: float
 
@@ -87,6 +94,7 @@ class Bundle:
     data: dict[str, Any] = field(default_factory=dict)  # training data fingerprint
     path: Path | None = None
     manifest: dict[str, Any] = field(default_factory=dict)  # everything else recorded at export (versions, ...)
+    parse: ParseSpec | None = None  # how raw lines become sessions (with the miner state); None: HDFS blk_ sessions
 
     @property
     def threshold(self) -> float:
@@ -96,17 +104,19 @@ class Bundle:
 # --- export ----------------------------------------------------------------------------------------
 
 
-def export_bundle(run_dir: str | Path, out: str | Path, templates: str | Path = "hdfs") -> Path:
+def export_bundle(run_dir: str | Path, out: str | Path, templates: str | Path | None = None) -> Path:
     """Write the bundle of ``run_dir`` (from ``train`` or ``study``) to ``out``, atomically.
 
-    ``templates`` is ``"hdfs"`` (the shipped template set the model's events come from) or the path of a
-    saved miner state (``logsieve parse --save-miner``). The written bundle is loaded back before it
-    replaces ``out``, so a bundle that exists is one that loads.
+    A run whose data came from a non-HDFS format (or mined templates) records how (``parse.json``), and the
+    bundle takes that over, miner state included. Otherwise ``templates`` is ``"hdfs"`` (the default: the
+    shipped template set) or the path of a saved miner state (``logsieve parse --save-miner``). The written
+    bundle is loaded back before it replaces ``out``, so a bundle that exists is one that loads.
     """
     run_dir, out = Path(run_dir), Path(out)
     kind, model, record = _read_run(run_dir)
     vocabulary = list(model.vocab_.events_)
-    source, miner_bytes = _template_source(templates, vocabulary)
+    spec = read_spec(run_dir)
+    source, miner_bytes = _template_source(templates, vocabulary, spec, run_dir)
     check_bundle_target(out, run_dir)
     profiles = (
         read_profiles(run_dir / NORMALS) if (run_dir / NORMALS).is_file() else pl.DataFrame(schema=PROFILE_SCHEMA)
@@ -115,7 +125,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, templates: str | Path = 
     metrics = read_json(run_dir / "metrics.json", "run metrics")
     if not isinstance(metrics, dict) or not isinstance(metrics.get("validation"), dict):
         raise LogsieveError(f"{run_dir / 'metrics.json'}: run metrics are damaged (no validation metrics)")
-    family = "rnn" if kind == "rnn" else "baseline"
+    family = _family(kind)
     recorded = record.get("versions")
     trained_with = {k: str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
     with atomic_dir(out) as tmp:
@@ -124,6 +134,10 @@ def export_bundle(run_dir: str | Path, out: str | Path, templates: str | Path = 
 
             save_file({k: v.detach().contiguous() for k, v in model.model_.state_dict().items()}, tmp / WEIGHTS)
             weights: tuple[str, ...] = (WEIGHTS,)
+        elif isinstance(model, DeepLog):
+            for file in DEEPLOG_FILES:
+                shutil.copyfile(run_dir / file, tmp / file)
+            weights = DEEPLOG_FILES
         else:
             shutil.copyfile(run_dir / ESTIMATOR, tmp / ESTIMATOR)
             shutil.copyfile(run_dir / STATE, tmp / STATE)
@@ -145,10 +159,11 @@ def export_bundle(run_dir: str | Path, out: str | Path, templates: str | Path = 
                 metrics={"validation": metrics["validation"], "test": _without(metrics, "validation")},
                 data={**data, "splits": record.get("splits")}, versions=environment(), trained_with=trained_with,
                 files={file: file_entry(tmp / file) for file in names},
+                parse=None if spec is None else spec.definition(), format_version=format_version(spec),
             )  # fmt: skip
         except ValidationError as exc:
             raise LogsieveError(f"{run_dir}: run record is damaged ({validation_summary(exc)})") from None
-        write_json(tmp / MANIFEST, manifest.model_dump(mode="json"))
+        write_json(tmp / MANIFEST, manifest.model_dump(mode="json", exclude=None if spec else {"parse"}))  # v1 as ever
         drift = [f"{lib} {trained_with[lib]} -> {environment().get(lib)}" for lib in LIBRARIES[family]
                  if lib in trained_with and trained_with[lib] != environment().get(lib)]  # fmt: skip
         if drift:
@@ -162,8 +177,13 @@ def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k != key}
 
 
-def _read_run(run_dir: Path) -> tuple[str, Detector | CountBaseline, dict[str, Any]]:
-    """(kind, fitted model, config.json record) of a run directory, RNN or baseline."""
+def _family(kind: str) -> str:
+    """Which files and libraries a bundle of ``kind`` has: "rnn", "deeplog" or "baseline" (any count kind)."""
+    return kind if kind in ("rnn", "deeplog") else "baseline"
+
+
+def _read_run(run_dir: Path) -> tuple[str, Detector | CountBaseline | DeepLog, dict[str, Any]]:
+    """(kind, fitted model, config.json record) of a run directory: RNN, count baseline or DeepLog."""
     if (run_dir / MANIFEST).is_file():
         raise LogsieveError(f"{run_dir}: already a bundle, not a run directory")
     if not (run_dir / "config.json").is_file():
@@ -171,38 +191,61 @@ def _read_run(run_dir: Path) -> tuple[str, Detector | CountBaseline, dict[str, A
     record = read_json(run_dir / "config.json", "run record")
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise LogsieveError(f"{run_dir / 'config.json'}: run record is damaged (no config object)")
+    if (run_dir / DEEPLOG_STATE).is_file():
+        return DeepLog.kind, DeepLog.load(run_dir), record
     if (run_dir / STATE).is_file():
         baseline = CountBaseline.load(run_dir)
         return baseline.kind, baseline, record
     return "rnn", Detector.load(run_dir), record
 
 
-def _template_source(templates: str | Path, vocabulary: list[str]) -> tuple[TemplateSource, bytes | None]:
-    """The manifest's record of how lines become events, checked against the model's vocabulary."""
-    if str(templates) == "hdfs":
-        pairs = _hdfs_templates()
-        ids, source = (
-            {i for i, _ in pairs},
-            TemplateSource(source="hdfs", sha256=_pairs_sha256(pairs), count=len(pairs), templates=pairs),
-        )
-        data = None
-    else:
-        from logsieve.parsing.mining import UNKNOWN, TemplateMiner
+def _template_source(
+    templates: str | Path | None, vocabulary: list[str], spec: ParseSpec | None = None, run_dir: Path | None = None
+) -> tuple[TemplateSource, bytes | None]:
+    """The manifest's record of how lines become events (the run's parse spec, else ``templates``) and the miner
+    state file's bytes, checked against the model's vocabulary."""
+    from logsieve.parsing.mining import UNKNOWN, TemplateMiner
 
-        path = Path(templates)
+    miner, data, what = None, None, str(templates or "hdfs")
+    if spec is not None:
+        _check_templates_option(templates, spec, run_dir)
+        what = f"of its parse spec ({spec.describe()})"
+        if spec.templates == "miner":
+            miner = TemplateMiner.from_state(spec.miner, f"{run_dir}: parse spec")
+            data = json.dumps(spec.miner, ensure_ascii=False).encode()
+    elif what != "hdfs":
+        path = Path(what)
         if not path.is_file():
             raise LogsieveError(f"--templates must be 'hdfs' or a saved miner JSON file; {path} not found")
-        miner = TemplateMiner.load(path)
-        data = path.read_bytes()
+        miner, data = TemplateMiner.load(path), path.read_bytes()
+    if miner is None or data is None:
+        pairs = _hdfs_templates()
+        ids = {i for i, _ in pairs}
+        source = TemplateSource(source="hdfs", sha256=_pairs_sha256(pairs), count=len(pairs), templates=pairs)
+    else:
         ids = set(miner.templates_["id"].to_list()) | {UNKNOWN}
         source = TemplateSource(source="miner", sha256=hashlib.sha256(data).hexdigest(),
                                 count=len(miner.clusters_), file=MINER)  # fmt: skip
     foreign = sorted(set(vocabulary) - ids)
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-        raise LogsieveError(f"the model knows events the templates {templates} never produce ({shown}); pass "
+        raise LogsieveError(f"the model knows events the templates {what} never produce ({shown}); pass "
                             "the miner state its training data was parsed with (--templates MINER.json)")  # fmt: skip
     return source, data
+
+
+def _check_templates_option(templates: str | Path | None, spec: ParseSpec, run_dir: Path | None) -> None:
+    """``--templates`` beside a run that records its parse spec may only name that same template source."""
+    if templates is None:
+        return
+    if str(templates) == "hdfs":
+        same = spec.templates == "hdfs"
+    else:
+        path = Path(templates)
+        same = spec.templates == "miner" and path.is_file() and read_json(path, "template miner state") == spec.miner
+    if not same:
+        raise LogsieveError(f"{run_dir}: its data was parsed as {spec.describe()} (its parse.json), and --templates "
+                            f"{templates} is not that template source; drop --templates")  # fmt: skip
 
 
 def _hdfs_templates() -> list[tuple[str, str]]:
@@ -227,7 +270,7 @@ def check_bundle_target(out: str | Path, run_dir: str | Path | None = None) -> N
         raise LogsieveError(f"{out}: exists and is not a bundle; refusing to replace it (choose another --out)")
 
 
-def _truncation(model: Detector | CountBaseline) -> Truncation | None:
+def _truncation(model: Detector | CountBaseline | DeepLog) -> Truncation | None:
     if isinstance(model, Detector):
         return Truncation(max_len=model.config.data.max_len, truncate=model.config.data.truncate)
     return None
@@ -259,14 +302,17 @@ def load_bundle(path: str | Path) -> Bundle:
     """
     path = Path(path)
     manifest = read_manifest(path)
-    family = "rnn" if manifest.kind == "rnn" else "baseline"
+    family = _family(manifest.kind)
     if family == "baseline" and manifest.kind not in BASELINES:
         raise LogsieveError(f"{path / MANIFEST}: unknown model kind {manifest.kind!r}")
-    weights = (WEIGHTS,) if family == "rnn" else (ESTIMATOR, STATE)
+    weights = {"rnn": (WEIGHTS,), "deeplog": DEEPLOG_FILES}.get(family, (ESTIMATOR, STATE))
     verify_files(path, manifest, (*weights, NORMALS, CHECK))
     drift = version_drift(manifest, LIBRARIES[family])
     try:
-        model = _rnn(path, manifest) if family == "rnn" else CountBaseline.load(path)
+        if family == "rnn":
+            model: Detector | CountBaseline | DeepLog = _rnn(path, manifest)
+        else:
+            model = DeepLog.load(path) if family == "deeplog" else CountBaseline.load(path)
     except LogsieveError as exc:
         if drift:
             raise LogsieveError(f"{exc} (bundle made with {'; '.join(drift)})") from None
@@ -286,6 +332,7 @@ def load_bundle(path: str | Path) -> Bundle:
         vocabulary=list(manifest.vocabulary), templates=manifest.templates.source, miner_state=miner_state,
         normal_profiles=read_profiles(path / NORMALS), metrics=manifest.metrics, data=manifest.data, path=path,
         manifest=manifest.model_dump(mode="json"),
+        parse=None if manifest.parse is None else manifest.parse.with_miner(miner_state),
     )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """One training run = one directory holding everything needed to regenerate its numbers:
 config.json (resolved config, seed, versions, data sha256), metrics.json, history.csv, curve.png,
-model.pt (state dict, loadable with weights_only=True), detector.json (vocabulary, threshold) and
-normals.json (the normal training count profiles a bundle ships)."""
+model.pt (state dict, loadable with weights_only=True), detector.json (vocabulary, threshold),
+normals.json (the normal training count profiles a bundle ships) and test_scores.parquet (every test
+session's score, for the study page's PR curves)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from logsieve.data.splits import Splits, split_sessions
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.evaluate import evaluate_scorer
 from logsieve.evaluation.report import history_frame, plot_curve
+from logsieve.evaluation.scores import write_scores
 from logsieve.features.counts import normal_profiles, write_profiles
+from logsieve.parsing.spec import read_spec, save_spec
 from logsieve.table import require_labels
 from logsieve.training.detector import Detector
 
@@ -42,7 +45,7 @@ class ExternalTest(NamedTuple):
 
 def load_external(path: str | Path, labels: str | Path | None, data: DataInfo) -> ExternalTest:
     """Load and check a --test file before any training: labelled, and not the --data file itself."""
-    sessions, info = load_with_info(path, labels)
+    sessions, info = load_with_info(path, labels, data.parse)  # raw logs: parsed as --data was
     require_labels(sessions, f"{path} (--test)", both_classes=False)
     if info.sha256 == data.sha256:
         raise LogsieveError(f"--test {path} is the --data file itself: its sessions are trained on; give another file")
@@ -51,7 +54,7 @@ def load_external(path: str | Path, labels: str | Path | None, data: DataInfo) -
 
 def external_metrics(model: Any, external: ExternalTest, train: pl.DataFrame) -> dict[str, Any]:
     """Metrics on the --test file; *unseen* is against the training split the model was fitted on."""
-    return {**evaluate_scorer(model, external.sessions, train=train), "data": external.info.__dict__}
+    return {**evaluate_scorer(model, external.sessions, train=train), "data": external.info.record()}
 
 
 def split_summary(splits: Splits) -> dict[str, dict[str, int]]:
@@ -94,15 +97,17 @@ def train_run(
             "name": cfg.preset,
             "config": cfg.model_dump(mode="json"),
             "seed": cfg.seed,
-            "data": data.__dict__,
+            "data": data.record(),
             "splits": split_summary(splits),
             "versions": versions(),
             "torch_threads": torch.get_num_threads(),
-            **({"test_data": external.info.__dict__} if external is not None else {}),
+            **({"test_data": external.info.record()} if external is not None else {}),
         })  # fmt: skip
         write_json(tmp / "metrics.json", metrics)
+        save_spec(tmp, data.parse)  # parse.json: how raw lines became its sessions, for export
         write_profiles(tmp / NORMALS, normal_profiles(splits.train))
         history.write_csv(tmp / "history.csv")
+        write_scores(tmp, splits.test, det.score(splits.test))  # for the study page's PR curves
         plot_curve(history, tmp / "curve.png", f"{cfg.preset} (seed {cfg.seed})")
     return metrics
 
@@ -129,7 +134,7 @@ def evaluate_run(
                 f"{record_path}: run record is damaged (no data.sha256), so --split test cannot "
                 "check the data; use --split all"
             )
-    sessions, info = load_with_info(data, labels)
+    sessions, info = load_with_info(data, labels, read_spec(run_dir))  # raw logs: parsed as its data was
     train = None
     if split == "test":
         if recorded != info.sha256:
@@ -137,7 +142,7 @@ def evaluate_run(
         train, _, sessions = make_splits(sessions, run_cfg, data)
     require_labels(sessions, data, both_classes=False)
     metrics = evaluate_scorer(detector, sessions, train=train)
-    metrics["data"] = info.__dict__
+    metrics["data"] = info.record()
     metrics["split"] = split
     if out is not None:
         write_json(out, metrics)

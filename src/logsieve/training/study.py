@@ -25,12 +25,16 @@ from logsieve.data.splits import Splits
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.comparison import paired_markdown, paired_records
 from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer
+from logsieve.evaluation.html_report import write_html_report
 from logsieve.evaluation.noise import noise_markdown, noise_records
 from logsieve.evaluation.report import result_row, write_study_report
+from logsieve.evaluation.scores import write_scores
 from logsieve.features.counts import normal_profiles, write_profiles
 from logsieve.features.noise import flip_labels
 from logsieve.models.baselines import BASELINES, CountBaseline
+from logsieve.models.deeplog import DeepLog
 from logsieve.models.unsupervised import UNSUPERVISED
+from logsieve.parsing.spec import save_spec
 from logsieve.training.runs import (
     NORMALS,
     ExternalTest,
@@ -39,6 +43,8 @@ from logsieve.training.runs import (
     split_summary,
     train_run,
 )
+
+ZOO: tuple[str, ...] = (*BASELINES, DeepLog.kind)  # every non-RNN model a study fits next to the presets
 
 
 def baseline_run(
@@ -50,9 +56,10 @@ def baseline_run(
     split: DataConfig,
     external: ExternalTest | None = None,
 ) -> dict[str, Any]:
-    """Fit one count baseline and write its run directory (config, metrics, model files, normal profiles)
-    atomically, like ``train_run`` does for the RNNs. No test label is read before the model is final."""
-    model = CountBaseline(kind, seed=seed).fit(splits.train, splits.val)  # type: ignore[arg-type]
+    """Fit one zoo model (count baseline or DeepLog) and write its run directory (config, metrics, model files,
+    normal profiles) atomically, like ``train_run`` does for the RNNs. No test label is read before the model
+    is final."""
+    model = zoo_model(kind, seed).fit(splits.train, splits.val)
     metrics = evaluate_scorer(model, splits.test, train=splits.train)
     if external is not None:
         metrics["external"] = external_metrics(model, external, splits.train)
@@ -62,12 +69,19 @@ def baseline_run(
         model.save(tmp)
         write_json(tmp / "config.json", {
             "kind": kind, "name": kind, "config": {**model.get_config(), "data": split.model_dump(mode="json")},
-            "seed": seed, "data": data.__dict__, "splits": split_summary(splits), "versions": versions(),
-            **({"test_data": external.info.__dict__} if external is not None else {}),
+            "seed": seed, "data": data.record(), "splits": split_summary(splits), "versions": versions(),
+            **({"test_data": external.info.record()} if external is not None else {}),
         })  # fmt: skip
         write_json(tmp / "metrics.json", metrics)
+        save_spec(tmp, data.parse)  # parse.json: how raw lines became its sessions, for export
         write_profiles(tmp / NORMALS, normal_profiles(splits.train))
+        write_scores(tmp, splits.test, model.score(splits.test))  # for the study page's PR curves
     return metrics
+
+
+def zoo_model(kind: str, seed: int) -> CountBaseline | DeepLog:
+    """An unfitted zoo member: a count baseline, or DeepLog (next-event LSTM on normal sessions)."""
+    return DeepLog(seed=seed) if kind == DeepLog.kind else CountBaseline(kind, seed=seed)  # type: ignore[arg-type]
 
 
 def run_baselines(
@@ -81,12 +95,13 @@ def run_baselines(
     noise: float | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
-    for kind in BASELINES:
+    for kind in ZOO:
         target = run_path(out, kind, seed, split_seed, noise)
         metrics = baseline_run(kind, seed, splits, target, data, split, external)
         extra = {"fit_seconds": metrics["fit_seconds"], "params": metrics["params"], "epochs": None,
                  **_validation_extra(metrics)}  # fmt: skip
-        family = "unsupervised" if kind in UNSUPERVISED else "baseline"  # fit without labels; they set the cut
+        # fit without labels (DeepLog: on normal sessions); labels only set their cut on validation
+        family = "deeplog" if kind == DeepLog.kind else "unsupervised" if kind in UNSUPERVISED else "baseline"
         rows.append(result_row(kind, family, seed, metrics, extra))
     return rows
 
@@ -156,13 +171,13 @@ def run_study(
     seconds = time.perf_counter() - started
     header = _header(data, first["splits"], presets, seeds, seconds) + _conflict_note(first["label_conflicts"])
     record: dict[str, Any] = {
-        "data": data.__dict__, "splits": first["splits"], "presets": list(presets), "seeds": list(seeds),
+        "data": data.record(), "splits": first["splits"], "presets": list(presets), "seeds": list(seeds),
         "overrides": overrides or {}, "search_result": str(search_result) if search_result else "shipped",
         "label_conflicts": first["label_conflicts"],
     }  # fmt: skip
     footer = ""
     if external is not None:
-        record["test_data"] = external.info.__dict__
+        record["test_data"] = external.info.record()
         header += _external_note(external)
     if n_splits > 1:
         paired = paired_records(results)
@@ -174,6 +189,7 @@ def run_study(
         footer += noise_markdown(record["label_noise"], list(label_noise))
     write_study_report(results, out, header, footer)
     write_json(out / "study.json", {**record, "seconds": time.perf_counter() - started})
+    write_html_report(out)  # report.html: the whole study on one self-contained page
     return results
 
 
@@ -238,7 +254,7 @@ def _with_split_seed(cfg: RunConfig, split_seed: int) -> RunConfig:
 
 def check_export_choice(which: str, presets: Sequence[str], baselines: bool) -> None:
     """Fail before training when ``--export`` names a model the study will not train."""
-    names = [*presets, *(BASELINES if baselines else ())]
+    names = [*presets, *(ZOO if baselines else ())]
     if which != "best" and which not in names:
         raise LogsieveError(f"--export {which!r}: not a model of this study; choose best or one of: {', '.join(names)}")
 
