@@ -8,7 +8,22 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from logsieve.cli.common import DataOpt, OutOpt, app, check_outputs, console, raw_log_options, user_errors
+from logsieve.cli.common import (
+    DataOpt,
+    FormatOpt,
+    LabelFieldOpt,
+    LabelRegexOpt,
+    LinesOpt,
+    OutOpt,
+    SessionKeyOpt,
+    StepOpt,
+    WindowOpt,
+    app,
+    check_outputs,
+    console,
+    raw_log_options,
+    user_errors,
+)
 from logsieve.config import DEFAULT_DATA
 from logsieve.parsing.options import ParseOptions
 
@@ -110,27 +125,13 @@ def parse_cmd(
     save_miner: Annotated[
         Path | None, typer.Option("--save-miner", help="With --templates mine: save the learned templates here.")
     ] = None,
-    log_format: Annotated[
-        str | None, typer.Option("--format", help="Log format: a shipped NAME (`logsieve formats`) or a FILE.")
-    ] = None,
-    session_key: Annotated[
-        str | None,
-        typer.Option("--session-key", help="Sessions by the ids this regex finds in a line (one group: its text)."),
-    ] = None,
-    window: Annotated[
-        str | None, typer.Option("--window", help="Sessions by time windows of this length (60s, 5m, 1h).")
-    ] = None,
-    lines: Annotated[int | None, typer.Option("--lines", help="Sessions of N consecutive lines.")] = None,
-    step: Annotated[
-        str | None, typer.Option("--step", help="Slide --window by this duration, or --lines by this many lines.")
-    ] = None,
-    label_regex: Annotated[
-        str | None, typer.Option("--label-regex", help="Per-line labels: a line matching this regex is anomalous.")
-    ] = None,
-    label_field: Annotated[
-        str | None,
-        typer.Option("--label-field", help="Per-line labels from this format field (anything but - is anomalous)."),
-    ] = None,
+    log_format: FormatOpt = None,
+    session_key: SessionKeyOpt = None,
+    window: WindowOpt = None,
+    lines: LinesOpt = None,
+    step: StepOpt = None,
+    label_regex: LabelRegexOpt = None,
+    label_field: LabelFieldOpt = None,
     backend: Annotated[
         str,
         typer.Option(
