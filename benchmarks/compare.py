@@ -85,7 +85,7 @@ def hybrid(sessions: pl.DataFrame, work: Path, preset: str, seeds: list[int], sp
                 "f1": metrics["f1"], "f1_unseen": (metrics["unseen"] or {}).get("f1"),
             })  # fmt: skip
     frame = pl.DataFrame(rows)
-    gain = frame["val_f1"] - pl.max_horizontal(frame["val_f1_rnn"], frame["val_f1_tree"])
+    gain = frame["val_f1"].to_numpy() - np.maximum(frame["val_f1_rnn"].to_numpy(), frame["val_f1_tree"].to_numpy())
     return {
         "preset": preset, "runs": rows,
         "val_f1_mean": {k: fmean(frame[c].to_list()) for k, c in
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None, help="study directory (default: a kept temp dir)")
+    parser.add_argument("--reuse", action="store_true", help="analyse the finished study in --work, no training")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/compare.json"))
     args = parser.parse_args()
     if not args.data.exists():
@@ -143,9 +144,13 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     work = args.work or Path(tempfile.mkdtemp(prefix="logsieve-compare-"))
     sessions, info = load_with_info(args.data)
-    start = time.perf_counter()
-    results = run_study(sessions, info, work, presets, seeds, n_splits=args.splits, jobs=args.jobs, progress=False)
-    study_seconds = time.perf_counter() - start
+    if args.reuse:  # the study's own record of its wall time
+        results = pl.read_csv(work / "results.csv", infer_schema_length=None)
+        study_seconds = float(json.loads((work / "study.json").read_text())["seconds"])
+    else:
+        start = time.perf_counter()
+        results = run_study(sessions, info, work, presets, seeds, n_splits=args.splits, jobs=args.jobs, progress=False)
+        study_seconds = time.perf_counter() - start
     study = json.loads((work / "study.json").read_text())
     table = model_table(results)
     rnn_names = [n for n, r in table.items() if r["kind"] == "rnn"]
