@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from conftest import session_table as table
 
 from logsieve.data.splits import split_sessions
 from logsieve.evaluation.metrics import f1_at
@@ -21,14 +22,6 @@ def test_every_baseline_learns_the_simulated_anomalies(kind, simulated):
     assert f1_at(test["label"].to_numpy(), scores, model.threshold_) > 0.8
     assert model.n_parameters() > 0
     assert np.array_equal(model.predict(test), (scores >= model.threshold_).astype(np.int8))
-
-
-def table(rows: list[tuple[str, int]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"session_id": [f"s{i}" for i in range(len(rows))], "label": [r[1] for r in rows],
-         "events": [r[0].split() for r in rows]},
-        schema={"session_id": pl.String, "label": pl.Int8, "events": pl.List(pl.String)},
-    )  # fmt: skip
 
 
 # normal sessions hold E5 twice, anomalous ones three times: only exact counts tell them apart

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from conftest import session_table as table
 
 from logsieve.artifacts import write_json
 from logsieve.data.load import DataInfo
@@ -36,14 +37,6 @@ def split(simulated):
 def fitted(split):
     train, val, _ = split
     return DeepLog(seed=0, epochs=30).fit(train, val)  # 15 epochs are ~130 steps on this small split: too few
-
-
-def table(rows: list[tuple[str, int]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"session_id": [f"s{i}" for i in range(len(rows))], "label": [r[1] for r in rows],
-         "events": [r[0].split() for r in rows]},
-        schema={"session_id": pl.String, "label": pl.Int8, "events": pl.List(pl.String)},
-    )  # fmt: skip
 
 
 def test_fit_returns_self_and_never_reads_anomalous_training_sessions(split):

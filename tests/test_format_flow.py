@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import loghub_sample as loghub
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
@@ -30,7 +31,6 @@ from logsieve.serving.watch import Watcher, make_options
 from logsieve.table import write_sessions
 from logsieve.training.study import baseline_run
 
-REPO = Path(__file__).resolve().parents[1]
 JOBS_FORMAT = """\
 name = "jobs"
 pattern = '<Tag> <Date> <Time> <Node> <Component>: <Content>'
@@ -62,17 +62,6 @@ def jobs_log(folder: Path, attempts: int = 240, seed: int = 1) -> tuple[Path, Pa
     log.write_text("".join(text.format(ts=t.strftime("%Y-%m-%d %H:%M:%S")) + "\n" for t, text in rows))
     fmt.write_text(JOBS_FORMAT)
     return log, fmt
-
-
-def loghub(system: str) -> Path:
-    import os
-
-    env = os.environ.get("LOGSIEVE_DATA")
-    roots = [*([Path(env) / "loghub2k", Path(env)] if env else []), REPO.parent / "shared" / "data" / "loghub2k"]
-    for root in roots:
-        if (path := root / system / f"{system}_2k.log").exists():
-            return path
-    pytest.skip("Loghub 2k samples not found: set LOGSIEVE_DATA or place them at ../shared/data/loghub2k")
 
 
 def cli(*args: object) -> Result:

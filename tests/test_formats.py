@@ -7,11 +7,11 @@ need them skip cleanly without them.
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import LOGHUB_MISSING, find_shared
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -21,7 +21,6 @@ from logsieve.parsing.accuracy import grouping_accuracy
 from logsieve.parsing.formats import LogFormat, compile_pattern, resolve_format, shipped_formats
 from logsieve.parsing.reader import mine_templates, read_format
 
-REPO = Path(__file__).resolve().parents[1]
 SYSTEMS = [
     "HDFS", "Hadoop", "Spark", "Zookeeper", "OpenStack", "BGL", "HPC", "Thunderbird",
     "Windows", "Linux", "Mac", "Android", "HealthApp", "Apache", "OpenSSH", "Proxifier",
@@ -35,19 +34,11 @@ FLOORS = {
 }  # fmt: skip
 
 
-def _find_loghub() -> Path | None:
-    candidates = []
-    if env := os.environ.get("LOGSIEVE_DATA"):
-        candidates += [Path(env) / "loghub2k", Path(env)]
-    candidates.append(REPO.parent / "shared" / "data" / "loghub2k")
-    return next((c for c in candidates if (c / "HDFS" / "HDFS_2k.log").exists()), None)
-
-
 @pytest.fixture(scope="module")
 def loghub() -> Path:
-    path = _find_loghub()
+    path = find_shared("loghub2k", "HDFS/HDFS_2k.log")
     if path is None:
-        pytest.skip("Loghub 2k samples not found: set LOGSIEVE_DATA or place them at ../shared/data/loghub2k")
+        pytest.skip(LOGHUB_MISSING)
     return path
 
 

@@ -3,12 +3,12 @@ and every bad input as one clear line with exit 2. The HDFS fast path stays what
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import loghub_sample as _loghub
 from typer.testing import CliRunner, Result
 
 from logsieve.cli import app
@@ -17,7 +17,6 @@ from logsieve.parsing.format_pipeline import SessionRule, parse_format_report
 from logsieve.parsing.pipeline import parse_logs_report
 from logsieve.parsing.sessionize import BLOCK_RE
 
-REPO = Path(__file__).resolve().parents[1]
 FORMAT = """\
 pattern = '<Date> <Time> [<Level>] <Content>'
 time = { fields = ["Date", "Time"], format = "%Y-%m-%d %H:%M:%S" }
@@ -41,15 +40,6 @@ def _app_log(tmp_path: Path) -> tuple[Path, Path]:
     log = tmp_path / "app.log"
     log.write_text("".join(f"2024-01-01 00:{s // 60:02d}:{s % 60:02d} [{lvl}] {text}\n" for s, lvl, text in APP_LINES))
     return log, fmt
-
-
-def _loghub(system: str) -> Path:
-    env = os.environ.get("LOGSIEVE_DATA")
-    roots = [*([Path(env) / "loghub2k", Path(env)] if env else []), REPO.parent / "shared" / "data" / "loghub2k"]
-    for root in roots:
-        if (path := root / system / f"{system}_2k.log").exists():
-            return path
-    pytest.skip("Loghub 2k samples not found: set LOGSIEVE_DATA or place them at ../shared/data/loghub2k")
 
 
 def _cli(*args: object) -> Result:

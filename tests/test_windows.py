@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import loghub_sample
 
 from logsieve.errors import LogsieveError
 from logsieve.parsing.reader import mine_templates, read_format
 from logsieve.parsing.windows import line_windows, parse_duration, time_windows
 
 T0 = datetime(2024, 1, 1, 0, 0, 0)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _lines(seconds: list[float], labels: list[bool] | None = None) -> pl.DataFrame:
@@ -91,12 +89,7 @@ def test_line_windows_fixed_and_sliding() -> None:
 
 def test_bgl_sample_windows_end_to_end() -> None:
     """The real BGL 2k sample (skipped without it): read with its format, mine, window; labels from the lines."""
-    env = os.environ.get("LOGSIEVE_DATA")
-    candidates = [*([Path(env) / "loghub2k", Path(env)] if env else []), REPO.parent / "shared" / "data" / "loghub2k"]
-    root = next((c for c in candidates if (c / "BGL" / "BGL_2k.log").exists()), None)
-    if root is None:
-        pytest.skip("Loghub 2k samples not found: set LOGSIEVE_DATA or place them at ../shared/data/loghub2k")
-    table, stats = read_format([root / "BGL" / "BGL_2k.log"], "BGL")
+    table, stats = read_format([loghub_sample("BGL")], "BGL")
     ids, _ = mine_templates(table, "BGL")
     w = time_windows(table.with_columns(event=ids), "60s")
     assert stats.rejected == 0

@@ -6,21 +6,13 @@ import numpy as np
 import polars as pl
 import pytest
 import skops.io as sio
+from conftest import session_table as table
 
 from logsieve.data.splits import split_sessions
 from logsieve.evaluation.metrics import f1_at
 from logsieve.features.counts import count_vectors
 from logsieve.models.baselines import BASELINES, ESTIMATOR, TRUSTED, CountBaseline
 from logsieve.models.unsupervised import UNSUPERVISED
-
-
-def table(rows: list[tuple[str, int]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"session_id": [f"s{i}" for i in range(len(rows))], "label": [r[1] for r in rows],
-         "events": [r[0].split() for r in rows]},
-        schema={"session_id": pl.String, "label": pl.Int8, "events": pl.List(pl.String)},
-    )  # fmt: skip
-
 
 # normal sessions hold E5 twice, anomalous ones three times: only exact counts tell them apart
 TRAIN = table([("E5 E5 E2", 0)] * 12 + [("E2 E5 E5", 0)] * 6 + [("E5 E5 E5 E2", 1)] * 6 + [("E5 E2 E5 E5", 1)] * 3)

@@ -55,6 +55,13 @@ def conflict_summary(train: pl.DataFrame, test: pl.DataFrame) -> dict[str, dict[
 def evaluate_scorer(model: Scorer, test: pl.DataFrame, train: pl.DataFrame | None = None) -> dict[str, Any]:
     """Metrics at the model's threshold. With ``train``, also on the test sessions whose sequence never
     occurs in training: HDFS repeats sequences, so this is the figure that shows generalisation."""
+    return score_and_evaluate(model, test, train)[0]
+
+
+def score_and_evaluate(
+    model: Scorer, test: pl.DataFrame, train: pl.DataFrame | None = None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """``evaluate_scorer`` plus the scores it computed, for a caller that stores them (one scoring pass)."""
     start = time.perf_counter()
     scores = model.score(test)
     seconds = time.perf_counter() - start
@@ -65,4 +72,4 @@ def evaluate_scorer(model: Scorer, test: pl.DataFrame, train: pl.DataFrame | Non
     if train is not None:
         unseen = ~seen_mask(train, test)
         out["unseen"] = classification_metrics(y[unseen], scores[unseen], model.threshold_) if unseen.any() else None
-    return out
+    return out, scores

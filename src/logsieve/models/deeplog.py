@@ -38,6 +38,7 @@ from logsieve.config import Frozen, validation_summary
 from logsieve.errors import LogsieveError
 from logsieve.features.next_event import distinct_sequences, merge_pairs, next_event_pairs
 from logsieve.features.vocabulary import PAD, UNK, Vocabulary
+from logsieve.models.seeding import seed_everything
 
 WEIGHTS, STATE = "model.safetensors", "deeplog.json"
 START = END = PAD  # input slot before a session's first event; output class "the session ends here"
@@ -129,7 +130,7 @@ class DeepLog:
         return self
 
     def _fit(self, p: DeepLogParams, normal: pl.DataFrame, val: pl.DataFrame) -> None:
-        gen = _seed_everything(self.seed)
+        gen = seed_everything(self.seed)
         self.vocab_ = Vocabulary().fit(normal["events"])
         x, y, w = self._pairs(normal["events"])
         vx, vy, vw = self._pairs(val.filter(pl.col("label") == 0)["events"])
@@ -302,13 +303,6 @@ def weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights:
     """sum(w * ce) / sum(w): over distinct pairs with w = count, the plain mean over every session's pairs."""
     losses = nn.functional.cross_entropy(logits, targets, reduction="none")
     return (losses * weights).sum() / weights.sum()
-
-
-def _seed_everything(seed: int) -> torch.Generator:
-    """As ``training.trainer.seed_everything`` (a layer above models): torch's global seed and a generator."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    return torch.Generator().manual_seed(seed)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from logsieve.config import RunConfig, load_run_config
 from logsieve.data.load import DataInfo, load_with_info
 from logsieve.data.splits import Splits, split_sessions
 from logsieve.errors import LogsieveError
-from logsieve.evaluation.evaluate import evaluate_scorer
+from logsieve.evaluation.evaluate import evaluate_scorer, score_and_evaluate
 from logsieve.evaluation.report import history_frame, plot_curve
 from logsieve.evaluation.scores import write_scores
 from logsieve.features.counts import normal_profiles, write_profiles
@@ -75,7 +75,7 @@ def train_run(
     """Fit a Detector on the train/val splits, evaluate on test (and the --test file), write the run
     directory atomically. No test label is read before the model and its threshold are final."""
     det = Detector(cfg, progress=progress).fit(splits.train, splits.val)
-    metrics = evaluate_scorer(det, splits.test, train=splits.train)
+    metrics, test_scores = score_and_evaluate(det, splits.test, train=splits.train)
     if external is not None:
         metrics["external"] = external_metrics(det, external, splits.train)
     metrics.update(
@@ -107,7 +107,7 @@ def train_run(
         save_spec(tmp, data.parse)  # parse.json: how raw lines became its sessions, for export
         write_profiles(tmp / NORMALS, normal_profiles(splits.train))
         history.write_csv(tmp / "history.csv")
-        write_scores(tmp, splits.test, det.score(splits.test))  # for the study page's PR curves
+        write_scores(tmp, splits.test, test_scores)  # for the study page's PR curves
         plot_curve(history, tmp / "curve.png", f"{cfg.preset} (seed {cfg.seed})")
     return metrics
 

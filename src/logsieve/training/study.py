@@ -24,7 +24,7 @@ from logsieve.data.load import DataInfo
 from logsieve.data.splits import Splits
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.comparison import paired_markdown, paired_records
-from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer
+from logsieve.evaluation.evaluate import conflict_summary, evaluate_scorer, score_and_evaluate
 from logsieve.evaluation.html_report import write_html_report
 from logsieve.evaluation.noise import noise_markdown, noise_records
 from logsieve.evaluation.report import result_row, write_study_report
@@ -60,7 +60,7 @@ def baseline_run(
     normal profiles) atomically, like ``train_run`` does for the RNNs. No test label is read before the model
     is final."""
     model = zoo_model(kind, seed).fit(splits.train, splits.val)
-    metrics = evaluate_scorer(model, splits.test, train=splits.train)
+    metrics, test_scores = score_and_evaluate(model, splits.test, train=splits.train)
     if external is not None:
         metrics["external"] = external_metrics(model, external, splits.train)
     metrics.update(validation=evaluate_scorer(model, splits.val), fit_seconds=model.fit_seconds_,
@@ -75,7 +75,7 @@ def baseline_run(
         write_json(tmp / "metrics.json", metrics)
         save_spec(tmp, data.parse)  # parse.json: how raw lines became its sessions, for export
         write_profiles(tmp / NORMALS, normal_profiles(splits.train))
-        write_scores(tmp, splits.test, model.score(splits.test))  # for the study page's PR curves
+        write_scores(tmp, splits.test, test_scores)  # for the study page's PR curves
     return metrics
 
 

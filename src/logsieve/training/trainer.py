@@ -25,6 +25,7 @@ from torch import nn
 from logsieve.config import TrainConfig
 from logsieve.evaluation.metrics import best_threshold, f1_at
 from logsieve.features.encoding import EncodedSet
+from logsieve.models.seeding import seed_everything
 
 
 def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -32,12 +33,6 @@ def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tens
     the duplicated rows (tests/test_encoding.py checks it)."""
     losses = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     return (losses * weights).sum() / weights.sum()
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    return torch.Generator().manual_seed(seed)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
